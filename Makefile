@@ -1,0 +1,57 @@
+# Meridian. `make run` starts the demo node; `make test` runs every test.
+GO        ?= go
+BIN       ?= bin/meridian
+FUZZTIME  ?= 10s
+VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+
+.PHONY: all build run check test unit race bench-ci fuzz e2e bench lint geodb clean
+
+all: build
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/meridian
+
+## run: build and start one node serving the demo zone on 127.0.0.1:5353 (UDP+TCP)
+run: build
+	$(BIN) check -config deploy/demo/node.toml
+	$(BIN) serve -config deploy/demo/node.toml
+
+check: build
+	$(BIN) check -config deploy/demo/node.toml
+
+## test: vet, unit + end-to-end tests under the race detector, each benchmark once, short fuzz runs
+test: build
+	$(GO) vet ./...
+	$(GO) test -race -count=1 ./...
+	$(GO) test -run='^$$' -bench=. -benchtime=1x ./...
+	$(MAKE) fuzz FUZZTIME=3s
+
+## fuzz: run every fuzz target for FUZZTIME each
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
+	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
+	    $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	  done; \
+	done
+
+## e2e: only the end-to-end tests (real dig/kdig against a started node)
+e2e:
+	$(GO) test -race -count=1 -run 'E2E' ./...
+
+## bench: Go benchmarks, then dnsperf against Meridian and gdnsd side by side (run by hand)
+bench: build
+	$(GO) test -run='^$$' -bench=. -benchmem ./...
+	deploy/bench/run.sh
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+## geodb: regenerate the demo GeoIP database from deploy/demo/geoip.csv
+geodb:
+	$(GO) run ./cmd/meridian-geodb -type City -in deploy/demo/geoip.csv -out deploy/demo/demo-city.mmdb
+
+clean:
+	rm -rf bin

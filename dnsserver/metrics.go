@@ -1,0 +1,99 @@
+package dnsserver
+
+import (
+	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the query counters. Every label comes from a small fixed set
+// (never a name or an address), and each counter is resolved when the
+// metrics are built, so counting costs one atomic add per query.
+type Metrics struct {
+	queries    [2][len(qtypeLabels) + 1]prometheus.Counter // [udp?][qtype]
+	rcodes     [24]prometheus.Counter
+	ecs        prometheus.Counter
+	truncated  prometheus.Counter
+	dropped    prometheus.Counter
+	panics     prometheus.Counter
+	tcpRefused prometheus.Counter
+}
+
+// qtypeLabels are the query types counted by name; the rest are "other".
+var qtypeLabels = [...]uint16{
+	dns.TypeA, dns.TypeAAAA, dns.TypeCNAME, dns.TypeMX, dns.TypeTXT, dns.TypeNS,
+	dns.TypeSOA, dns.TypeSRV, dns.TypeCAA, dns.TypePTR, dns.TypeANY, dns.TypeHTTPS, dns.TypeDS, dns.TypeDNSKEY,
+}
+
+// NewMetrics registers the DNS metrics with reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics { return newMetrics(reg) }
+
+func newMetrics(reg prometheus.Registerer) *Metrics {
+	q := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_dns_queries_total",
+		Help: "Queries parsed, by transport and query type.",
+	}, []string{"proto", "qtype"})
+	r := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_dns_responses_total",
+		Help: "Responses sent, by rcode.",
+	}, []string{"rcode"})
+	m := &Metrics{
+		ecs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meridian_dns_ecs_queries_total",
+			Help: "Queries located by their EDNS Client Subnet option.",
+		}),
+		truncated: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meridian_dns_truncated_total",
+			Help: "UDP responses truncated (TC set) to fit the client's buffer.",
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meridian_dns_dropped_total",
+			Help: "Packets dropped without a reply: responses (QR set) and fragments shorter than a header.",
+		}),
+		panics: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meridian_dns_panics_total",
+			Help: "Queries whose handling panicked; each got SERVFAIL.",
+		}),
+		tcpRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meridian_dns_tcp_refused_connections_total",
+			Help: "TCP connections closed at once because the connection limit was reached.",
+		}),
+	}
+	for p, proto := range []string{"tcp", "udp"} {
+		for i, t := range qtypeLabels {
+			m.queries[p][i] = q.WithLabelValues(proto, dns.TypeToString[t])
+		}
+		m.queries[p][len(qtypeLabels)] = q.WithLabelValues(proto, "other")
+	}
+	for rc := range m.rcodes {
+		name, ok := dns.RcodeToString[rc]
+		if !ok {
+			name = "other"
+		}
+		m.rcodes[rc] = r.WithLabelValues(name)
+	}
+	if reg != nil {
+		reg.MustRegister(q, r, m.ecs, m.truncated, m.dropped, m.panics, m.tcpRefused)
+	}
+	return m
+}
+
+func (m *Metrics) query(qtype uint16, udp bool) {
+	p := 0
+	if udp {
+		p = 1
+	}
+	for i, t := range qtypeLabels {
+		if t == qtype {
+			m.queries[p][i].Inc()
+			return
+		}
+	}
+	m.queries[p][len(qtypeLabels)].Inc()
+}
+
+func (m *Metrics) rcode(rc int) {
+	if rc < 0 || rc >= len(m.rcodes) {
+		rc = len(m.rcodes) - 1
+	}
+	m.rcodes[rc].Inc()
+}

@@ -1,0 +1,12 @@
+// Package mmdbgen writes small MaxMind-format (GeoIP2 City or Country)
+// databases from a list of networks, for tests and for the demo deployment,
+// so that nothing in the repository depends on a downloaded database.
+//
+// It is tooling beside level 0 of Meridian's import order (see DESIGN.md):
+// it imports only the standard library and mmdbwriter, and only tests,
+// cmd/meridian-geodb and other tooling import it — never the server.
+//
+// Output is reproducible: the same networks always give the same bytes
+// (the build epoch is fixed and mmdbwriter writes maps in key order), so a
+// committed database can be checked against the CSV it came from.
+package mmdbgen

@@ -1,0 +1,375 @@
+package geo
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/oschwald/maxminddb-golang/v2"
+)
+
+// Table is an immutable in-memory compilation of a whole database: every
+// IPv4 and IPv6 address maps to an index into Locations(); index 0 is always
+// the zero, unknown Location. It is safe for concurrent use.
+type Table struct {
+	locs []Location
+	set  rangeSet[uint32] // values are indexes into locs
+	info Info
+}
+
+// Info describes the database a Table was compiled from.
+type Info struct {
+	DatabaseType string    // the metadata's database_type, e.g. "GeoLite2-City"; "" for Empty
+	BuildTime    time.Time // the metadata's build_epoch, UTC; zero for Empty
+	Networks     int       // networks with data that the database lists
+	Ranges       int       // address ranges in the Table after merging neighbours of one location, gaps included
+	Locations    int       // len(Locations()), the unknown location included
+}
+
+// ErrNotOrdered means the database listed its networks out of address order
+// or overlapping, which a well-formed search tree cannot do.
+var ErrNotOrdered = errors.New("networks out of order")
+
+// Empty returns a Table in which every address is unknown, for a node that
+// runs without a database.
+func Empty() *Table {
+	return &Table{
+		locs: []Location{{}},
+		set: rangeSet[uint32]{
+			start4: []uint32{0},
+			val4:   []uint32{0},
+			start6: []u128{{}},
+			val6:   []uint32{0},
+		},
+		info: Info{Ranges: 2, Locations: 1},
+	}
+}
+
+// Open compiles the MaxMind-format database (City or Country; GeoIP2,
+// GeoLite2 or DB-IP) at path into a Table. The file is only read while Open
+// runs.
+func Open(path string) (*Table, error) {
+	r, err := maxminddb.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("open geo database %s: %w", path, err)
+	}
+	t, err := compile(r)
+	// The Table holds copies of everything it needs, so the mapping can go
+	// whether or not compile succeeded.
+	if cerr := r.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("close: %w", cerr)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load geo database %s: %w", path, err)
+	}
+	return t, nil
+}
+
+// Load compiles a MaxMind-format database held in memory into a Table. The
+// Table does not retain mmdb.
+func Load(mmdb []byte) (*Table, error) {
+	r, err := maxminddb.OpenBytes(mmdb)
+	if err != nil {
+		return nil, fmt.Errorf("open geo database: %w", err)
+	}
+	t, err := compile(r)
+	if err != nil {
+		return nil, fmt.Errorf("load geo database: %w", err)
+	}
+	return t, nil
+}
+
+// Locations returns the table's distinct locations; range values index it.
+// Callers must not modify it.
+func (t *Table) Locations() []Location { return t.locs }
+
+// Info describes the database the table was compiled from.
+func (t *Table) Info() Info { return t.info }
+
+// Locate returns the location of addr and the widest prefix around addr in
+// which every address has that location (for an unknown address: the zero
+// Location and the prefix of the gap). An IPv4-mapped IPv6 address is
+// located as, and gets a prefix of, its IPv4 address. An invalid addr is
+// unknown, with an invalid prefix.
+func (t *Table) Locate(addr netip.Addr) (Location, netip.Prefix) {
+	if !addr.IsValid() {
+		return Location{}, netip.Prefix{}
+	}
+	i, n := t.set.lookup(addr)
+	p, err := addr.Unmap().WithZone("").Prefix(n)
+	if err != nil {
+		// Unreachable: n is at most the address's bit length.
+		return t.locs[i], netip.Prefix{}
+	}
+	return t.locs[i], p
+}
+
+// aliasCandidates are the IPv6 networks that MaxMind's writers point at the
+// IPv4 subtree (libmaxminddb and mmdbwriter alias exactly these). Which of
+// them a database really aliases is read from its tree.
+var aliasCandidates = [...]netip.Prefix{
+	netip.PrefixFrom(netip.AddrFrom16([16]byte{10: 0xff, 11: 0xff}), 96), // ::ffff:0:0/96, IPv4-mapped
+	netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0x20, 1: 0x01}), 32),   // 2001::/32, Teredo
+	netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0x20, 1: 0x02}), 16),   // 2002::/16, 6to4
+}
+
+// record is the part of a GeoIP2 City/Country (or DB-IP, or ASN) record that
+// a Location holds. Coordinates are pointers to tell "absent" from 0.
+type record struct {
+	Continent struct {
+		Code string `maxminddb:"code"`
+	} `maxminddb:"continent"`
+	Country struct {
+		ISOCode string `maxminddb:"iso_code"`
+	} `maxminddb:"country"`
+	Subdivisions []struct {
+		ISOCode string `maxminddb:"iso_code"`
+	} `maxminddb:"subdivisions"`
+	City struct {
+		Names struct {
+			En string `maxminddb:"en"`
+		} `maxminddb:"names"`
+	} `maxminddb:"city"`
+	Location struct {
+		Latitude  *float64 `maxminddb:"latitude"`
+		Longitude *float64 `maxminddb:"longitude"`
+	} `maxminddb:"location"`
+	ASN uint32 `maxminddb:"autonomous_system_number"`
+}
+
+func (r *record) location() Location {
+	l := Location{
+		Continent: r.Continent.Code,
+		Country:   r.Country.ISOCode,
+		City:      r.City.Names.En,
+		ASN:       r.ASN,
+	}
+	if len(r.Subdivisions) > 0 {
+		// GeoIP2 stores "HE"; tolerate writers that store "DE-HE".
+		l.Subdivision = strings.TrimPrefix(r.Subdivisions[0].ISOCode, l.Country+"-")
+	}
+	if lat, lon := r.Location.Latitude, r.Location.Longitude; lat != nil && lon != nil &&
+		math.Abs(*lat) <= 90 && math.Abs(*lon) <= 180 {
+		l.Lat, l.Lon, l.HasCoords = *lat, *lon, true
+	} else if lat, lon, ok := CountryCentroid(l.Country); ok {
+		l.Lat, l.Lon, l.HasCoords = lat, lon, true
+	} else if lat, lon, ok := ContinentCentroid(l.Continent); ok {
+		l.Lat, l.Lon, l.HasCoords = lat, lon, true
+	}
+	return l
+}
+
+// compile reads every network of the database, in address order, into a
+// Table. Each distinct record is decoded once (records are keyed by their
+// offset in the data section), and equal Locations share one index.
+func compile(r *maxminddb.Reader) (*Table, error) {
+	var b builder
+	if r.Metadata.IPVersion == 6 {
+		if err := b.findAliases(r); err != nil {
+			return nil, err
+		}
+	}
+
+	locs := []Location{{}}
+	byLoc := map[Location]uint32{{}: 0}
+	byOffset := make(map[uintptr]uint32)
+	var rec record
+	networks := 0
+	for res := range r.Networks() {
+		if err := res.Err(); err != nil {
+			return nil, fmt.Errorf("read networks: %w", err)
+		}
+		networks++
+		idx, ok := byOffset[res.Offset()]
+		if !ok {
+			rec = record{}
+			if err := res.Decode(&rec); err != nil {
+				return nil, fmt.Errorf("decode record of %s: %w", res.Prefix(), err)
+			}
+			loc := rec.location()
+			if idx, ok = byLoc[loc]; !ok {
+				if len(locs) >= aliasMark {
+					return nil, errors.New("too many distinct locations")
+				}
+				idx = uint32(len(locs))
+				locs = append(locs, loc)
+				byLoc[loc] = idx
+			}
+			byOffset[res.Offset()] = idx
+		}
+		if err := b.add(res.Prefix(), idx); err != nil {
+			return nil, err
+		}
+	}
+	raw := b.finish()
+	t := &Table{
+		locs: locs,
+		set:  remap(&raw, func(v uint32) uint32 { return v }, aliasMark),
+	}
+	t.info = Info{
+		DatabaseType: r.Metadata.DatabaseType,
+		BuildTime:    r.Metadata.BuildTime().UTC(),
+		Networks:     networks,
+		Ranges:       t.set.ranges(),
+		Locations:    len(locs),
+	}
+	return t, nil
+}
+
+// builder appends networks, which arrive in ascending address order, to a
+// raw rangeSet, filling the gaps between them with location 0 and carving
+// alias networks out of those gaps.
+type builder struct {
+	set   rangeSet[uint32]
+	next4 uint64 // first IPv4 address not yet covered; 1<<32 when all are
+	next6 u128   // first IPv6 address not yet covered, unless full6
+	full6 bool
+	alias []alias // alias candidates not yet passed, ascending
+	used  []alias // aliases carved out of gaps so far
+}
+
+// findAliases records which IPv6 networks the database points at its IPv4
+// subtree. The reader's Networks skips those networks (so IPv4 data is not
+// listed four times); they show up as gaps, and a network whose subtree is
+// exactly the IPv4 root is the only kind that lists nothing at all, not even
+// an empty network.
+func (b *builder) findAliases(r *maxminddb.Reader) error {
+	// ::/96 is where IPv4 lives in an IPv6 tree: IPv4-compatible IPv6
+	// addresses are answered from it, like any alias. (If the database puts
+	// a network wider than ::/96 there, add drops this one.)
+	b.alias = append(b.alias, alias{first: u128{}, last: hostMask(96), bits: 96})
+	for _, p := range aliasCandidates {
+		empty := true
+		for res := range r.NetworksWithin(p, maxminddb.IncludeNetworksWithoutData()) {
+			if err := res.Err(); err != nil {
+				return fmt.Errorf("probe alias %s: %w", p, err)
+			}
+			empty = false
+			break
+		}
+		if empty {
+			first := u128Of(p.Addr())
+			b.alias = append(b.alias, alias{first: first, last: first.or(hostMask(p.Bits())), bits: p.Bits()})
+		}
+	}
+	return nil
+}
+
+func (b *builder) add(p netip.Prefix, loc uint32) error {
+	if p.Addr().Is4() {
+		a4 := p.Addr().As4()
+		first := binary.BigEndian.Uint32(a4[:])
+		last := first | uint32(math.MaxUint32>>p.Bits())
+		if p.Bits() == 0 {
+			last = math.MaxUint32
+		}
+		return b.add4(first, last, loc, p)
+	}
+	first := u128Of(p.Addr())
+	last := first.or(hostMask(p.Bits()))
+	if first == (u128{}) && p.Bits() <= 96 {
+		// A network that contains all of ::/96 contains all of IPv4 too.
+		if err := b.add4(0, math.MaxUint32, loc, p); err != nil {
+			return err
+		}
+		if len(b.alias) > 0 && b.alias[0].first == (u128{}) {
+			b.alias = b.alias[1:]
+		}
+	}
+	return b.add6(first, last, loc, p)
+}
+
+func (b *builder) add4(first, last, loc uint32, p netip.Prefix) error {
+	if uint64(first) < b.next4 {
+		return fmt.Errorf("%s: %w", p, ErrNotOrdered)
+	}
+	if uint64(first) > b.next4 {
+		b.push4(uint32(b.next4), 0)
+	}
+	b.push4(first, loc)
+	b.next4 = uint64(last) + 1
+	return nil
+}
+
+func (b *builder) push4(start, loc uint32) {
+	s := &b.set
+	if n := len(s.val4); n > 0 && s.val4[n-1] == loc {
+		return
+	}
+	s.start4 = append(s.start4, start)
+	s.val4 = append(s.val4, loc)
+}
+
+func (b *builder) add6(first, last u128, loc uint32, p netip.Prefix) error {
+	if b.full6 || first.less(b.next6) {
+		return fmt.Errorf("%s: %w", p, ErrNotOrdered)
+	}
+	if b.next6.less(first) {
+		b.gap6(first.prev())
+	}
+	b.push6(first, loc)
+	if last == maxU128 {
+		b.full6 = true
+	} else {
+		b.next6 = last.next()
+	}
+	return nil
+}
+
+// gap6 fills [next6, last] with location 0, except for the aliases in it.
+func (b *builder) gap6(last u128) {
+	for len(b.alias) > 0 && !last.less(b.alias[0].first) {
+		a := b.alias[0]
+		b.alias = b.alias[1:]
+		if a.first.less(b.next6) || last.less(a.last) {
+			// Not wholly inside this gap: the database has data in the
+			// candidate after all, so it is no alias.
+			continue
+		}
+		if b.next6.less(a.first) {
+			b.push6(b.next6, 0)
+		}
+		b.push6(a.first, aliasMark)
+		b.used = append(b.used, a)
+		if a.last == maxU128 {
+			b.full6 = true
+			return
+		}
+		b.next6 = a.last.next()
+	}
+	if !last.less(b.next6) {
+		b.push6(b.next6, 0)
+		if last == maxU128 {
+			b.full6 = true
+		} else {
+			b.next6 = last.next()
+		}
+	}
+}
+
+func (b *builder) push6(start u128, loc uint32) {
+	s := &b.set
+	// Alias ranges never merge: each stands for its own copy of IPv4.
+	if n := len(s.val6); n > 0 && s.val6[n-1] == loc && loc != aliasMark {
+		return
+	}
+	s.start6 = append(s.start6, start)
+	s.val6 = append(s.val6, loc)
+}
+
+// finish fills the gaps up to the top of both address spaces and returns
+// the raw set: merged by location, alias ranges marked with aliasMark.
+func (b *builder) finish() rangeSet[uint32] {
+	if b.next4 <= math.MaxUint32 {
+		b.push4(uint32(b.next4), 0)
+	}
+	if !b.full6 {
+		b.gap6(maxU128)
+	}
+	b.set.aliases = b.used
+	return b.set
+}

@@ -1,0 +1,98 @@
+package node
+
+import (
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/meridian-gtm/meridian/zones"
+)
+
+// Config is a node's own configuration (not its zones).
+type Config struct {
+	DNS DNSConfig `toml:"dns"`
+	// Zones is the directory of zone-policy files (*.toml).
+	Zones string `toml:"zones"`
+	// GeoIP is a MaxMind-format database (GeoIP2/GeoLite2/DB-IP, City or
+	// Country). Empty: no database, every client gets its pool's order.
+	GeoIP string `toml:"geoip"`
+	// LogLevel is debug, info, warn or error.
+	LogLevel string `toml:"log_level"`
+	// WatchInterval is how often the zone directory and GeoIP file are
+	// checked for changes; "0s" turns watching off (SIGHUP still reloads).
+	WatchInterval Duration `toml:"watch_interval"`
+}
+
+// DNSConfig is the DNS listener part of Config.
+type DNSConfig struct {
+	Listen         []string `toml:"listen"`
+	UDPWorkers     int      `toml:"udp_workers"`
+	MaxTCPConns    int      `toml:"max_tcp_conns"`
+	TCPIdleTimeout Duration `toml:"tcp_idle_timeout"`
+}
+
+// Duration is a time.Duration written as "10s" in TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText parses a Go duration, so a bad one is reported at its line.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (e.g. \"10s\")", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("duration %q is negative", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// DefaultConfig returns the defaults every field starts from.
+func DefaultConfig() Config {
+	return Config{
+		DNS: DNSConfig{
+			Listen:         []string{"127.0.0.1:53", "[::1]:53"},
+			TCPIdleTimeout: Duration{10 * time.Second},
+		},
+		Zones:         "zones",
+		LogLevel:      "info",
+		WatchInterval: Duration{2 * time.Second},
+	}
+}
+
+// LoadConfig reads a node config file. Relative paths in it are relative
+// to the file's directory.
+func LoadConfig(file string) (Config, error) {
+	cfg := DefaultConfig()
+	if err := zones.DecodeFile(file, &cfg); err != nil {
+		return Config{}, err
+	}
+	dir := filepath.Dir(file)
+	cfg.Zones = resolve(dir, cfg.Zones)
+	cfg.GeoIP = resolve(dir, cfg.GeoIP)
+	if _, err := cfg.Level(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", file, err)
+	}
+	if len(cfg.DNS.Listen) == 0 {
+		return Config{}, fmt.Errorf("%s: dns.listen is empty: %w", file, zones.ErrInvalid)
+	}
+	return cfg, nil
+}
+
+func resolve(dir, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(dir, p)
+}
+
+// Level is the slog level of LogLevel.
+func (c Config) Level() (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToLower(c.LogLevel))); err != nil {
+		return 0, fmt.Errorf("log_level %q is not debug, info, warn or error: %w", c.LogLevel, zones.ErrInvalid)
+	}
+	return l, nil
+}

@@ -1,0 +1,196 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/meridian-gtm/meridian/dnsserver"
+	"github.com/meridian-gtm/meridian/geo"
+	"github.com/meridian-gtm/meridian/zones"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Node is one running Meridian node.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	store *zones.Store
+	dns   *dnsserver.Server
+	reg   *prometheus.Registry
+
+	reloadMu sync.Mutex // serializes reloads (SIGHUP and the watcher)
+	seen     uint64     // fingerprint of the files last loaded; under reloadMu
+	metrics  nodeMetrics
+}
+
+type nodeMetrics struct {
+	reloads  *prometheus.CounterVec
+	lastLoad prometheus.Gauge
+}
+
+// Load reads the zones and GeoIP database of cfg and compiles them,
+// exactly as serve and reload do: `meridian check` calls it.
+func Load(cfg Config) (*zones.Config, *geo.Table, error) {
+	g := geo.Empty()
+	if cfg.GeoIP != "" {
+		var err error
+		if g, err = geo.Open(cfg.GeoIP); err != nil {
+			return nil, nil, fmt.Errorf("load geoip: %w", err)
+		}
+	}
+	zc, err := zones.LoadDir(cfg.Zones)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := zones.RunTests(zc, g); err != nil {
+		return nil, nil, err
+	}
+	return zc, g, nil
+}
+
+// New loads everything and binds the DNS listeners; Run serves.
+func New(log *slog.Logger, cfg Config) (*Node, error) {
+	zc, g, err := Load(cfg)
+	if err != nil {
+		return nil, err
+	}
+	store, err := zones.NewStore(log, zc, g)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: log, store: store, reg: prometheus.NewRegistry()}
+	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.metrics.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_config_reloads_total",
+		Help: "Configuration reloads, by result (ok, error).",
+	}, []string{"result"})
+	n.metrics.lastLoad = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "meridian_config_last_reload_success_timestamp_seconds",
+		Help: "When a configuration was last loaded successfully.",
+	})
+	n.reg.MustRegister(n.metrics.reloads, n.metrics.lastLoad)
+	n.metrics.lastLoad.SetToCurrentTime()
+	n.seen, _ = n.fingerprint()
+	h := dnsserver.NewHandler(log, store, dnsserver.NewMetrics(n.reg))
+	n.dns, err = dnsserver.NewServer(log, dnsserver.Config{
+		Listen:         cfg.DNS.Listen,
+		UDPWorkers:     cfg.DNS.UDPWorkers,
+		MaxTCPConns:    cfg.DNS.MaxTCPConns,
+		TCPIdleTimeout: cfg.DNS.TCPIdleTimeout.Duration,
+	}, h)
+	if err != nil {
+		return nil, err
+	}
+	info := g.Info()
+	log.Info("node loaded", "zones", len(zc.Zones), "geoip", cfg.GeoIP, "geoip_type", info.DatabaseType, "geoip_networks", info.Networks)
+	return n, nil
+}
+
+// Store is the node's snapshot store.
+func (n *Node) Store() *zones.Store { return n.store }
+
+// Registry is the node's Prometheus registry.
+func (n *Node) Registry() *prometheus.Registry { return n.reg }
+
+// DNSAddrs are the bound DNS addresses.
+func (n *Node) DNSAddrs() []netip.AddrPort { return n.dns.Addrs() }
+
+// Run serves until ctx is done, watching the config files for changes.
+func (n *Node) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	if n.cfg.WatchInterval.Duration > 0 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.watch(ctx)
+		}()
+	}
+	err := n.dns.Serve(ctx)
+	wg.Wait()
+	return err
+}
+
+// Reload loads the zones and GeoIP database again. On any error the
+// running snapshot keeps serving and the error is returned (and logged).
+func (n *Node) Reload() error {
+	n.reloadMu.Lock()
+	defer n.reloadMu.Unlock()
+	fp, _ := n.fingerprint()
+	err := n.reload()
+	n.seen = fp // a bad file is reported once, not on every poll
+	if err != nil {
+		n.metrics.reloads.WithLabelValues("error").Inc()
+		n.log.Error("reload rejected, still serving the previous config", "err", err)
+		return err
+	}
+	n.metrics.reloads.WithLabelValues("ok").Inc()
+	n.metrics.lastLoad.SetToCurrentTime()
+	n.log.Info("reloaded", "zones", len(n.store.Load().Inputs.Config.Zones))
+	return nil
+}
+
+func (n *Node) reload() error {
+	zc, g, err := Load(n.cfg)
+	if err != nil {
+		return err
+	}
+	return n.store.SetConfigGeo(zc, g)
+}
+
+func (n *Node) watch(ctx context.Context) {
+	t := time.NewTicker(n.cfg.WatchInterval.Duration)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		fp, err := n.fingerprint()
+		if err != nil {
+			continue
+		}
+		n.reloadMu.Lock()
+		changed := fp != n.seen
+		n.reloadMu.Unlock()
+		if changed {
+			n.log.Info("config files changed, reloading")
+			n.Reload()
+		}
+	}
+}
+
+// fingerprint hashes the names, sizes and modification times of the zone
+// files and the GeoIP database, to notice edits without an fsnotify
+// dependency (editors that write a new file and rename it are seen too).
+func (n *Node) fingerprint() (uint64, error) {
+	h := fnv.New64a()
+	files, err := filepath.Glob(filepath.Join(n.cfg.Zones, "*.toml"))
+	if err != nil {
+		return 0, err
+	}
+	if n.cfg.GeoIP != "" {
+		files = append(files, n.cfg.GeoIP)
+	}
+	for _, f := range files {
+		st, err := os.Stat(f)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			return 0, err
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00%d\x00", f, st.Size(), st.ModTime().UnixNano())
+	}
+	return h.Sum64(), nil
+}
