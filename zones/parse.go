@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/netip"
 	"sort"
-	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -121,15 +120,8 @@ type validator struct {
 
 func (v *validator) at(path string) Pos { return v.p.at(path) }
 
-// key quotes a TOML key component when it needs quotes, as in positions paths.
-func key(s string) string {
-	for i := 0; i < len(s); i++ {
-		if !isBare(s[i]) {
-			return strconv.Quote(s)
-		}
-	}
-	return s
-}
+// key is a key component as it appears in a positions path: unquoted.
+func key(s string) string { return s }
 
 func (v *validator) zone(file string, raw *rawZone) *Zone {
 	z := &Zone{File: file, TTL: DefaultTTL, Regions: map[string]*Region{}}
@@ -323,7 +315,7 @@ func (v *validator) records(z *Zone, raw *rawZone) map[string]Pos {
 		if cut.Type != dns.TypeNS {
 			continue
 		}
-		for _, s := range z.Records {
+		for _, s := range z.Records { // quadratic only in the (few) delegations
 			if s.Owner != cut.Owner && dns.IsSubDomain(cut.Owner, s.Owner) && s.Type != dns.TypeA && s.Type != dns.TypeAAAA {
 				v.add(s.Pos, "%s is below the delegation %s: only glue (A, AAAA) may be there", s.Owner, cut.Owner)
 			}
@@ -412,6 +404,12 @@ func (v *validator) soa(z *Zone, raw *rawZone) {
 }
 
 func (v *validator) pools(z *Zone, raw *rawZone, records map[string]Pos) {
+	var cuts []string
+	for _, s := range z.Records {
+		if s.Type == dns.TypeNS {
+			cuts = append(cuts, s.Owner)
+		}
+	}
 	names := make([]string, 0, len(raw.Pools))
 	for n := range raw.Pools {
 		names = append(names, n)
@@ -429,9 +427,9 @@ func (v *validator) pools(z *Zone, raw *rawZone, records map[string]Pos) {
 		if prev, dup := records[owner]; dup {
 			v.add(p.Pos, "pool %s: the name also has static records at %s", owner, prev)
 		}
-		for _, s := range z.Records {
-			if s.Type == dns.TypeNS && owner != s.Owner && dns.IsSubDomain(s.Owner, owner) {
-				v.add(p.Pos, "pool %s is below the delegation %s", owner, s.Owner)
+		for _, cut := range cuts {
+			if owner != cut && dns.IsSubDomain(cut, owner) {
+				v.add(p.Pos, "pool %s is below the delegation %s", owner, cut)
 			}
 		}
 		if r.TTL != nil {
@@ -460,7 +458,7 @@ func (v *validator) members(z *Zone, p *Pool, path string, r rawPool) {
 		v.add(p.Pos, "pool %s has no members: add [%s.members.<region>]", p.Owner, path)
 		return
 	}
-	var anyA, anyAAAA bool
+	var anyA, anyAAAA, badAddr bool
 	for region, m := range r.Members {
 		mpath := path + ".members." + key(region)
 		mem := &Member{Pos: v.at(mpath), Region: region, Weight: 1}
@@ -474,6 +472,7 @@ func (v *validator) members(z *Zone, p *Pool, path string, r rawPool) {
 			ip, err := netip.ParseAddr(a)
 			if err != nil || ip.Zone() != "" {
 				v.add(v.at(mpath+".addresses"), "pool %s member %s: %q is not an IP address", p.Owner, region, a)
+				badAddr = true
 				continue
 			}
 			ip = ip.Unmap()
@@ -505,7 +504,7 @@ func (v *validator) members(z *Zone, p *Pool, path string, r rawPool) {
 	// A client steered to a member that lacks the family it asked for would
 	// get an empty answer, so every address member must serve the same families.
 	for _, m := range p.Members {
-		if m.CNAME != "" {
+		if m.CNAME != "" || badAddr {
 			continue
 		}
 		if anyA && len(m.A) == 0 {
@@ -532,6 +531,11 @@ func (v *validator) members(z *Zone, p *Pool, path string, r rawPool) {
 			v.add(v.at(path+".answers"), "pool %s: answers must be between 1 and the number of members (%d)", p.Owner, len(p.Members))
 		default:
 			p.Answers = *r.Answers
+		}
+		for _, m := range p.Members {
+			if p.Answers > 1 && m.CNAME != "" {
+				v.add(m.Pos, "pool %s: member %s is a CNAME, which cannot share an answer with other members (answers = %d)", p.Owner, m.Region, p.Answers)
+			}
 		}
 	}
 }

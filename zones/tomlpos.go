@@ -148,7 +148,8 @@ func locate(file string, data []byte, md toml.MetaData) *positions {
 	p := &positions{file: file, pos: make(map[string]Pos)}
 	toks := scanKeys(data)
 	t := 0
-	arrayIndex := map[string]int{} // path without index → current element
+	arrayIndex := map[string]int{} // plain path → elements seen
+	indexed := map[string]string{} // plain path → indexed path of its latest occurrence
 	for _, k := range md.Keys() {
 		last := k[len(k)-1]
 		// Walk forward to the token naming this key; keys come in document order.
@@ -166,22 +167,23 @@ func locate(file string, data []byte, md toml.MetaData) *positions {
 		} else {
 			pos = Pos{File: file}
 		}
-		// Build the indexed path.
-		var b strings.Builder
-		for i, part := range k {
-			if i > 0 {
-				b.WriteByte('.')
-			}
-			b.WriteString(part)
-			plain := toml.Key(k[:i+1]).String()
-			if md.Type(k[:i+1]...) == "ArrayHash" {
-				if i == len(k)-1 {
-					arrayIndex[plain]++
-				}
-				fmt.Fprintf(&b, "[%d]", arrayIndex[plain]-1)
-			}
+		// The indexed path extends the parent's, which came earlier in
+		// Keys(); an array of tables counts its elements.
+		plain := strings.Join(k, ".")
+		path := last
+		if len(k) > 1 {
+			parent := plain[:len(plain)-len(last)-1]
+			if ip, ok := indexed[parent]; ok {
+				parent = ip
+			} // else an implicit table, like "pools" in [pools.www]
+			path = parent + "." + last
 		}
-		p.pos[b.String()] = pos
+		if md.Type(k...) == "ArrayHash" {
+			arrayIndex[plain]++
+			path += "[" + strconv.Itoa(arrayIndex[plain]-1) + "]"
+		}
+		indexed[plain] = path
+		p.pos[path] = pos
 	}
 	return p
 }
