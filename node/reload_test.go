@@ -82,7 +82,7 @@ func TestReloadUnderLoad(t *testing.T) {
 	}
 	bad := [][]byte{
 		[]byte("zone = \n"), // syntax
-		[]byte(strings.Replace(string(good), `policy = "nearest"`, `policy = "closest"`, 1)),       // semantic
+		[]byte(strings.Replace(string(good), `policy = "nearest"`, `policy = "closest"`, 1)),      // semantic
 		[]byte(strings.Replace(string(good), `region = "eu-west"`, `region = "ap-southeast"`, 1)), // a policy test fails
 	}
 	okAnswers := map[string]bool{"198.51.100.10": true, "198.51.100.11": true}
