@@ -57,6 +57,9 @@ type worker struct {
 	qs   [1]dns.Question
 	name [maxPresent]byte
 	buf  []byte
+	// slowOnly makes every response go through miekg/dns's packer; tests
+	// use it to check the fast packer against it.
+	slowOnly bool
 }
 
 func newWorker() *worker {
@@ -101,6 +104,7 @@ func (h *Handler) serve(w *worker, req []byte, from netip.Addr, udp bool) []byte
 	lname := unsafe.String(&w.name[0], n)
 	w.qs[0] = dns.Question{Name: lname, Qtype: q.qtype, Qclass: q.qclass}
 	m.Question = w.qs[:]
+	w.res.Reset()
 
 	switch {
 	case q.edns && q.version > ednsVersion:
@@ -122,7 +126,6 @@ func (h *Handler) serve(w *worker, req []byte, from netip.Addr, udp bool) []byte
 			client = q.ecs.addr
 			h.metrics.ecs.Inc()
 		}
-		w.res.Reset()
 		snap := h.src.Load()
 		snap.Answer(&w.res, lname, q.qtype, client)
 		m.Rcode = w.res.Rcode
@@ -155,6 +158,12 @@ func (h *Handler) finish(w *worker, req []byte, udp bool) []byte {
 			limit = max(512, min(int(q.udpSize), maxUDP))
 		}
 	}
+	if !w.slowOnly {
+		if out, ok := packFast(w, m.Rcode, m.Authoritative, &w.res, w.qs[0].Name, limit); ok {
+			h.metrics.rcode(m.Rcode)
+			return out
+		}
+	}
 	if q.edns {
 		w.opt.Hdr.Ttl = 0
 		w.opt.SetUDPSize(maxUDP)
@@ -163,10 +172,7 @@ func (h *Handler) finish(w *worker, req []byte, udp bool) []byte {
 		if q.ecs.present {
 			w.ecs.Family = q.ecs.family
 			w.ecs.SourceNetmask = q.ecs.source
-			w.ecs.SourceScope = 0
-			if q.ecs.source > 0 {
-				w.ecs.SourceScope = uint8(min(w.res.ScopeBits, int(q.ecs.source)))
-			}
+			w.ecs.SourceScope = ecsScope(q, w.res.ScopeBits)
 			w.ecs.Address = q.ecs.addr.AsSlice()
 			if q.ecs.family == 0 {
 				w.ecs.Address = nil

@@ -1,0 +1,70 @@
+package dnsserver
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// The fast packer must produce the same message as miekg/dns's packer for
+// every kind of answer it takes on.
+func TestPackFastMatchesMiekg(t *testing.T) {
+	h := newTestHandler(t, demoStore(t))
+	reqs := []struct {
+		name  string
+		qtype uint16
+		opts  []reqOpt
+	}{
+		{"www.gslb.example.com.", dns.TypeA, []reqOpt{withECS("198.51.100.0/24")}},
+		{"WWW.gslb.EXAMPLE.com.", dns.TypeAAAA, []reqOpt{withECS("2001:db8:3::/48")}},
+		{"www.gslb.example.com.", dns.TypeA, []reqOpt{withECS("198.51.96.0/20")}},
+		{"www.gslb.example.com.", dns.TypeA, []reqOpt{withECS("0.0.0.0/0")}},
+		{"www.gslb.example.com.", dns.TypeA, nil},
+		{"www.gslb.example.com.", dns.TypeTXT, []reqOpt{withEDNS(4096)}},
+		{"api.gslb.example.com.", dns.TypeA, nil},
+		{"nope.gslb.example.com.", dns.TypeA, nil},
+		{"Status.Gslb.Example.Com.", dns.TypeA, []reqOpt{withECS("203.0.113.0/24")}},
+		{"gslb.example.com.", dns.TypeNS, nil},
+		{"gslb.example.com.", dns.TypeSOA, nil},
+		{"gslb.example.com.", dns.TypeMX, nil},
+		{"gslb.example.com.", dns.TypeTXT, nil}, // TXT: slow path on both sides
+		{"x.static.gslb.example.com.", dns.TypeA, nil},
+		{"example.org.", dns.TypeA, []reqOpt{withEDNS(1232)}},
+		{"www.gslb.example.com.", dns.TypeA, []reqOpt{func(m *dns.Msg) { ensureOPT(m).SetVersion(1) }}},
+		{"www.gslb.example.com.", dns.TypeA, []reqOpt{func(m *dns.Msg) { ensureOPT(m).SetDo(true) }}},
+	}
+	from := netip.MustParseAddr("192.0.2.53")
+	for _, r := range reqs {
+		req := mkQuery(t, r.name, r.qtype, r.opts...)
+		fast, slow := newWorker(), newWorker()
+		slow.slowOnly = true
+		a := append([]byte(nil), h.Serve(fast, req, from, true)...)
+		b := append([]byte(nil), h.Serve(slow, req, from, true)...)
+		var ma, mb dns.Msg
+		if err := ma.Unpack(a); err != nil {
+			t.Fatalf("%s %s: fast packet does not unpack: %v", r.name, dns.TypeToString[r.qtype], err)
+		}
+		if err := mb.Unpack(b); err != nil {
+			t.Fatalf("%s: slow packet does not unpack: %v", r.name, err)
+		}
+		if ma.String() != mb.String() {
+			t.Errorf("%s %s: fast and slow differ\nfast:\n%s\nslow:\n%s", r.name, dns.TypeToString[r.qtype], ma.String(), mb.String())
+		}
+	}
+}
+
+// The hot path — parse, answer, pack — must not allocate.
+func TestServeDoesNotAllocate(t *testing.T) {
+	h := newTestHandler(t, demoStore(t))
+	req := mkQuery(t, "www.gslb.example.com.", dns.TypeA, withECS("198.51.100.0/24"))
+	nx := mkQuery(t, "nope.gslb.example.com.", dns.TypeAAAA, withEDNS(1232))
+	w := newWorker()
+	from := netip.MustParseAddr("203.0.113.53")
+	for _, r := range [][]byte{req, nx} {
+		h.Serve(w, r, from, true)
+		if n := testing.AllocsPerRun(200, func() { h.Serve(w, r, from, true) }); n != 0 {
+			t.Errorf("%.1f allocs per query, want 0", n)
+		}
+	}
+}
