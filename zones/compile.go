@@ -18,6 +18,7 @@ type pool struct {
 	m        *geo.Map // address → index into choices
 	unplaced uint16   // the choice for a client we cannot place
 	choices  []choice
+	ttl      uint32 // TTL of its answers now: shorter while unstable
 }
 
 // choice is one answer a pool can give, ready to append.
@@ -170,7 +171,10 @@ func compilePool(pc *Pool, z *zoneData, in Inputs, decisions map[string]*decisio
 		d.unplaced = keyOf(0)
 		decisions[sig] = d
 	}
-	p := &pool{cfg: pc, zone: z, dec: d, m: d.m, unplaced: d.unplaced}
+	p := &pool{cfg: pc, zone: z, dec: d, m: d.m, unplaced: d.unplaced, ttl: pc.TTL}
+	if rules.unstable() {
+		p.ttl = pc.UnstableTTL
+	}
 	for _, k := range d.keys {
 		p.choices = append(p.choices, p.materialize(parseKey(k)))
 	}
@@ -235,7 +239,7 @@ func (p *pool) materialize(v verdict) choice {
 		for j := 0; j < k; j++ {
 			m := p.cfg.member(v.regions[(i+j)%n])
 			hdr := func(t uint16) dns.RR_Header {
-				return dns.RR_Header{Name: p.cfg.Owner, Rrtype: t, Class: dns.ClassINET, Ttl: p.cfg.TTL}
+				return dns.RR_Header{Name: p.cfg.Owner, Rrtype: t, Class: dns.ClassINET, Ttl: p.ttl}
 			}
 			if m.CNAME != "" {
 				cname = []dns.RR{&dns.CNAME{Hdr: hdr(dns.TypeCNAME), Target: m.CNAME}}
@@ -300,14 +304,31 @@ func newRanker(p *Pool, in Inputs) *ranker {
 }
 
 func (r *ranker) usable(region string) bool {
-	return r.state[region] != Down && !r.drained[region]
+	st := r.state[region]
+	return st != Down && !(st == Degraded && r.p.AvoidDegraded) && !r.drained[region]
+}
+
+// unstable reports whether the pool's answers may change soon: a member is
+// degraded or has a pending verdict, or every member is down. Its answers
+// then carry the shorter UnstableTTL so clients come back sooner.
+func (r *ranker) unstable() bool {
+	if len(r.eligible) == 0 {
+		return true
+	}
+	for _, m := range r.p.Members {
+		h := r.in.Health[MemberKey{Pool: r.p.Owner, Region: m.Region}]
+		if h.State == Degraded || h.Pending {
+			return true
+		}
+	}
+	return false
 }
 
 // signature identifies everything decide depends on except the location,
 // so pools that would compile the same map share it.
 func (r *ranker) signature() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d|%d|%d|%s|%s|%s|", r.p.Policy, r.p.Answers, r.p.Fallback, r.p.FallTo, strings.Join(r.p.Order, ","), r.pinned)
+	fmt.Fprintf(&b, "%d|%d|%d|%s|%s|%s|%t|", r.p.Policy, r.p.Answers, r.p.Fallback, r.p.FallTo, strings.Join(r.p.Order, ","), r.pinned, r.p.AvoidDegraded)
 	for _, m := range r.p.Members {
 		reg := r.regions[m.Region]
 		fmt.Fprintf(&b, "%s@%v,%v;%d;%t;%d;", m.Region, reg.Lat, reg.Lon, r.state[m.Region], r.drained[m.Region], m.Weight)

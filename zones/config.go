@@ -95,6 +95,10 @@ type Pool struct {
 	Geo      []GeoRule // sorted most specific first
 	Fallback LastResortKind
 	FallTo   string // region, when Fallback == FallbackMember
+	// Health.
+	HealthyShare  float64 // a member is down below this share of up endpoints; 0: down when none is up
+	AvoidDegraded bool    // leave degraded members out like down ones
+	UnstableTTL   uint32  // TTL while a member is degraded, a verdict is pending, or all are down
 }
 
 // Member is a region's answer for a pool.
@@ -105,6 +109,9 @@ type Member struct {
 	AAAA   []netip.Addr
 	CNAME  string // lower-case FQDN, exclusive with A and AAAA
 	Weight uint32
+	// Check is nil when the member is not probed (it is then always up).
+	Check     *Check
+	Endpoints []netip.AddrPort // where Check runs
 }
 
 // GeoRule sends clients of one place to an ordered list of regions.

@@ -70,7 +70,7 @@ func (s *Snapshot) Explain(client netip.Prefix, qname string, qtype uint16) *Exp
 	p := n.pool
 	r := newRanker(p.cfg, s.Inputs)
 	order, rule := r.rank(e.Location)
-	pe := &PoolExplanation{Owner: p.cfg.Owner, Policy: p.cfg.Policy, TTL: p.cfg.TTL, Chosen: e.Result.Region}
+	pe := &PoolExplanation{Owner: p.cfg.Owner, Policy: p.cfg.Policy, TTL: p.ttl, Chosen: e.Result.Region}
 	if rule != nil {
 		pe.Rule = fmt.Sprintf("%s %s → %s", rule.Scope, rule.Code, strings.Join(rule.Regions, ", "))
 	}

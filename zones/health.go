@@ -48,8 +48,9 @@ type Observation struct {
 
 // MemberHealth is the verdict on one member and why.
 type MemberHealth struct {
-	State  State
-	Reason string
+	State   State
+	Pending bool // an endpoint's verdict may flip soon
+	Reason  string
 }
 
 // HealthView is the verdict on every member that has one. Members that are

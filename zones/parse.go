@@ -63,12 +63,19 @@ type rawPool struct {
 	LastResort string               `toml:"last_resort"`
 	Members    map[string]rawMember `toml:"members"`
 	Geo        rawGeo               `toml:"geo"`
+	// Health.
+	Check        *rawCheck `toml:"check"`
+	HealthyShare *float64  `toml:"healthy_share"`
+	Degraded     string    `toml:"degraded"`
+	TTLUnstable  *uint32   `toml:"ttl_unstable"`
 }
 
 type rawMember struct {
-	Addresses []string `toml:"addresses"`
-	CNAME     string   `toml:"cname"`
-	Weight    *uint32  `toml:"weight"`
+	Addresses []string  `toml:"addresses"`
+	CNAME     string    `toml:"cname"`
+	Weight    *uint32   `toml:"weight"`
+	Endpoints []string  `toml:"endpoints"`
+	Check     *rawCheck `toml:"check"`
 }
 
 type rawGeo struct {
@@ -449,6 +456,7 @@ func (v *validator) pools(z *Zone, raw *rawZone, records map[string]Pos) {
 		v.order(z, p, path, r)
 		v.geoRules(z, p, path, r)
 		v.lastResort(p, path, r)
+		v.health(p, path, r)
 		z.Pools = append(z.Pools, p)
 	}
 }
@@ -722,4 +730,54 @@ func parseRR(s, origin string) (dns.RR, error) {
 		return nil, err
 	}
 	return rr, nil
+}
+
+// health reads a pool's checks and health options.
+func (v *validator) health(p *Pool, path string, r rawPool) {
+	p.UnstableTTL = min(p.TTL, DefaultUnstableTTL)
+	if r.TTLUnstable != nil {
+		p.UnstableTTL = min(*r.TTLUnstable, p.TTL)
+	}
+	switch r.Degraded {
+	case "", "use":
+	case "avoid":
+		p.AvoidDegraded = true
+	default:
+		v.add(v.at(path+".degraded"), `pool %s: degraded %q must be "use" or "avoid"`, p.Owner, r.Degraded)
+	}
+	if r.HealthyShare != nil {
+		p.HealthyShare = *r.HealthyShare
+		if p.HealthyShare <= 0 || p.HealthyShare > 1 {
+			v.add(v.at(path+".healthy_share"), "pool %s: healthy_share must be above 0 and at most 1", p.Owner)
+		}
+	}
+	var poolCheck *Check
+	poolPort := 0
+	if r.Check != nil {
+		poolCheck, poolPort = v.check(*r.Check, path+".check", p.Owner)
+	}
+	for _, m := range p.Members {
+		rm := r.Members[m.Region]
+		mpath := path + ".members." + key(m.Region)
+		c, port := poolCheck, poolPort
+		if rm.Check != nil {
+			base := rawCheck{}
+			if r.Check != nil {
+				base = *r.Check
+				if rm.Check.Type != nil && (base.Type == nil || *base.Type != *rm.Check.Type) {
+					// Another kind of check: inherit only the schedule.
+					base = rawCheck{Interval: base.Interval, Timeout: base.Timeout, Rise: base.Rise, Fall: base.Fall, LatencyBudget: base.LatencyBudget}
+				}
+			}
+			c, port = v.check(base.over(rm.Check), mpath+".check", p.Owner)
+		}
+		if c == nil {
+			if len(rm.Endpoints) > 0 {
+				v.add(v.at(mpath+".endpoints"), "pool %s member %s: endpoints need a check: add [%s.check]", p.Owner, m.Region, path)
+			}
+			continue
+		}
+		m.Check = c
+		m.Endpoints = v.endpoints(m, rm.Endpoints, port, v.at(mpath+".endpoints"), p.Owner)
+	}
 }

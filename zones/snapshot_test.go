@@ -266,9 +266,9 @@ func TestLastResort(t *testing.T) {
 		answer []string
 		rcode  int
 	}{
-		{"open", []string{"open.lr.test. 30 IN A 192.0.2.1"}, dns.RcodeSuccess},
+		{"open", []string{"open.lr.test. 10 IN A 192.0.2.1"}, dns.RcodeSuccess},
 		{"closed", nil, dns.RcodeSuccess},
-		{"fallback", []string{"fallback.lr.test. 30 IN A 192.0.2.2"}, dns.RcodeSuccess},
+		{"fallback", []string{"fallback.lr.test. 10 IN A 192.0.2.2"}, dns.RcodeSuccess},
 	}
 	for _, tc := range tests {
 		r := ask(s, tc.pool+".lr.test.", dns.TypeA, "192.0.2.99")

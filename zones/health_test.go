@@ -1,0 +1,152 @@
+package zones
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+const checkedZone = `
+zone = "h.test"
+ns = ["ns.example.net."]
+[regions.a]
+lat = 0
+lon = 0
+[regions.b]
+lat = 10
+lon = 10
+[pools.app]
+policy = "failover"
+order = ["a", "b"]
+ttl = 60
+ttl_unstable = 5
+healthy_share = 0.5
+degraded = "avoid"
+[pools.app.check]
+type = "http"
+path = "/healthz"
+port = 8080
+interval = "1s"
+fall = 2
+expect_status = [200, 204]
+latency_budget = "300ms"
+[pools.app.members.a]
+addresses = ["192.0.2.1", "192.0.2.2"]
+[pools.app.members.b]
+addresses = ["198.51.100.1"]
+endpoints = ["10.0.0.7:9000", "10.0.0.8"]
+[pools.app.members.b.check]
+type = "tcp"
+rise = 2
+[pools.llm]
+policy = "failover"
+order = ["a"]
+[pools.llm.check]
+type = "https"
+path = "/v1/completions"
+body = '{"prompt":"2+2=","max_tokens":1}'
+headers = { Content-Type = "application/json" }
+expect_regexp = '"text":\s*"4"'
+timeout = "2s"
+interval = "10s"
+tls_server_name = "llm.internal"
+[pools.llm.members.a]
+addresses = ["192.0.2.9"]
+`
+
+func TestCheckConfig(t *testing.T) {
+	z := parseZone(t, checkedZone)
+	cfg := &Config{Zones: []*Zone{z}}
+	ts := cfg.Targets()
+	var ids []string
+	for _, tg := range ts {
+		ids = append(ids, tg.ID)
+	}
+	want := []string{
+		"app.h.test./a/http/192.0.2.1:8080", "app.h.test./a/http/192.0.2.2:8080",
+		"app.h.test./b/tcp/10.0.0.7:9000", "app.h.test./b/tcp/10.0.0.8:80",
+		"llm.h.test./a/https/192.0.2.9:443",
+	}
+	if strings.Join(ids, " ") != strings.Join(want, " ") {
+		t.Fatalf("targets\n%q\nwant\n%q", ids, want)
+	}
+	a := ts[0].Check
+	if a.Interval != time.Second || a.Timeout != 500*time.Millisecond || a.Fall != 2 || a.Rise != DefaultRise || a.Path != "/healthz" || a.Method != "GET" {
+		t.Errorf("pool check: %+v", a)
+	}
+	b := ts[2].Check
+	if b.Kind != CheckTCP || b.Rise != 2 || b.Fall != 2 || b.Interval != time.Second {
+		t.Errorf("member check must refine the pool's: %+v", b)
+	}
+	llm := ts[4].Check
+	if llm.Method != "POST" || llm.Timeout != 2*time.Second || !llm.ExpectRegexp.MatchString(`{"text": "4"}`) || llm.Headers["Content-Type"] != "application/json" {
+		t.Errorf("llm check: %+v", llm)
+	}
+}
+
+func TestCheckConfigErrors(t *testing.T) {
+	bad := strings.Replace(checkedZone, `type = "tcp"`, `type = "icmp"`, 1)
+	bad = strings.Replace(bad, `interval = "10s"`, `interval = "10 s"`, 1)
+	_, err := ParseZone("test.toml", []byte(bad))
+	if err == nil || !strings.Contains(err.Error(), "test.toml:") {
+		t.Fatalf("err = %v", err)
+	}
+	// The duration error is a decode error (stops decoding); fix it to see the semantic ones.
+	bad = strings.Replace(bad, `interval = "10 s"`, `interval = "10s"`, 1)
+	bad = strings.Replace(bad, `tls_server_name = "llm.internal"`, "tls_server_name = \"llm.internal\"\ndns_name = \"x\"", 1)
+	_, err = ParseZone("test.toml", []byte(bad))
+	for _, w := range []string{`type "icmp" is not one of http, https, tcp, dns`, "dns_* keys apply to dns checks only"} {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("error lacks %q: %v", w, err)
+		}
+	}
+}
+
+func TestFoldHealthAndUnstableTTL(t *testing.T) {
+	z := parseZone(t, checkedZone)
+	cfg := &Config{Zones: []*Zone{z}}
+	const app = "app.h.test."
+	id := func(region, kind, ep string) string { return app + "/" + region + "/" + kind + "/" + ep }
+	tests := []struct {
+		name     string
+		verdicts map[string]TargetVerdict
+		region   string
+		ttl      uint32
+	}{
+		{"cold start: all up", nil, "a", 60},
+		{"one of two down keeps a up (share 0.5)", map[string]TargetVerdict{
+			id("a", "http", "192.0.2.1:8080"): {State: Down, Reason: "HTTP 503"},
+		}, "a", 60},
+		{"both down: b", map[string]TargetVerdict{
+			id("a", "http", "192.0.2.1:8080"): {State: Down}, id("a", "http", "192.0.2.2:8080"): {State: Down},
+		}, "b", 60},
+		{"pending failure shortens the TTL", map[string]TargetVerdict{
+			id("a", "http", "192.0.2.1:8080"): {State: Up, Pending: true},
+		}, "a", 5},
+		{"degraded a is avoided", map[string]TargetVerdict{
+			id("a", "http", "192.0.2.1:8080"): {State: Degraded}, id("a", "http", "192.0.2.2:8080"): {State: Degraded},
+		}, "b", 5},
+		{"everything down fails open with the short TTL", map[string]TargetVerdict{
+			id("a", "http", "192.0.2.1:8080"): {State: Down}, id("a", "http", "192.0.2.2:8080"): {State: Down},
+			id("b", "tcp", "10.0.0.7:9000"): {State: Down}, id("b", "tcp", "10.0.0.8:80"): {State: Down},
+		}, "a", 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := FoldHealth(cfg, tc.verdicts)
+			s := compile(t, Inputs{Config: cfg, Health: h})
+			var r Result
+			s.Answer(&r, app, dns.TypeA, netip.Addr{})
+			if r.Region != tc.region || len(r.Answer) == 0 || r.Answer[0].Header().Ttl != tc.ttl {
+				t.Fatalf("region %q answers %v, want %s with TTL %d (health %v)", r.Region, r.Answer, tc.region, tc.ttl, h)
+			}
+		})
+	}
+	h := FoldHealth(cfg, map[string]TargetVerdict{id("a", "http", "192.0.2.1:8080"): {State: Down, Reason: "3 consecutive failures, last: HTTP 503 after 120ms"}, id("a", "http", "192.0.2.2:8080"): {State: Down}})
+	if got := h[MemberKey{Pool: app, Region: "a"}].Reason; !strings.Contains(got, "0 of 2 endpoints up") || !strings.Contains(got, "HTTP 503 after 120ms") {
+		t.Errorf("reason %q", got)
+	}
+}
