@@ -15,6 +15,7 @@ import (
 
 	"github.com/meridian-gtm/meridian/dnsserver"
 	"github.com/meridian-gtm/meridian/geo"
+	"github.com/meridian-gtm/meridian/probes"
 	"github.com/meridian-gtm/meridian/zones"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -31,6 +32,9 @@ type Node struct {
 	reloadMu sync.Mutex // serializes reloads (SIGHUP and the watcher)
 	seen     uint64     // fingerprint of the files last loaded; under reloadMu
 	metrics  nodeMetrics
+
+	prober   *probes.Prober
+	healthMu sync.Mutex // serializes health folds with reloads
 }
 
 type nodeMetrics struct {
@@ -81,6 +85,9 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 	n.reg.MustRegister(n.metrics.reloads, n.metrics.lastLoad)
 	n.metrics.lastLoad.SetToCurrentTime()
 	n.seen, _ = n.fingerprint()
+	// Probes start as soon as a config is loaded, not on the first query.
+	n.prober = probes.New(probes.Options{Log: log, OnChange: n.healthChanged}, n.reg)
+	n.prober.SetTargets(zc.Targets())
 	h := dnsserver.NewHandler(log, store, dnsserver.NewMetrics(n.reg))
 	n.dns, err = dnsserver.NewServer(log, dnsserver.Config{
 		Listen:         cfg.DNS.Listen,
@@ -108,6 +115,11 @@ func (n *Node) DNSAddrs() []netip.AddrPort { return n.dns.Addrs() }
 // Run serves until ctx is done, watching the config files for changes.
 func (n *Node) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		n.prober.Run(ctx)
+	}()
 	if n.cfg.WatchInterval.Duration > 0 {
 		wg.Add(1)
 		go func() {
@@ -144,7 +156,15 @@ func (n *Node) reload() error {
 	if err != nil {
 		return err
 	}
-	return n.store.SetConfigGeo(zc, g)
+	n.healthMu.Lock()
+	err = n.store.SetConfigGeo(zc, g)
+	n.healthMu.Unlock()
+	if err != nil {
+		return err
+	}
+	n.prober.SetTargets(zc.Targets())
+	n.healthChanged() // members may have come or gone
+	return nil
 }
 
 func (n *Node) watch(ctx context.Context) {
