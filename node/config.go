@@ -20,6 +20,9 @@ type Config struct {
 	GeoIP string `toml:"geoip"`
 	// LogLevel is debug, info, warn or error.
 	LogLevel string `toml:"log_level"`
+	// MetricsListen, when set, serves Prometheus metrics at /metrics on
+	// this address (e.g. "127.0.0.1:9153").
+	MetricsListen string `toml:"metrics_listen"`
 	// WatchInterval is how often the zone directory and GeoIP file are
 	// checked for changes; "0s" turns watching off (SIGHUP still reloads).
 	WatchInterval Duration `toml:"watch_interval"`

@@ -7,6 +7,8 @@ import (
 	"hash/fnv"
 	"io/fs"
 	"log/slog"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -19,6 +21,7 @@ import (
 	"github.com/meridian-gtm/meridian/zones"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Node is one running Meridian node.
@@ -33,8 +36,9 @@ type Node struct {
 	seen     uint64     // fingerprint of the files last loaded; under reloadMu
 	metrics  nodeMetrics
 
-	prober   *probes.Prober
-	healthMu sync.Mutex // serializes health folds with reloads
+	prober    *probes.Prober
+	metricsLn net.Listener // nil unless metrics_listen is set
+	healthMu  sync.Mutex   // serializes health folds with reloads
 }
 
 type nodeMetrics struct {
@@ -98,9 +102,28 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.MetricsListen != "" {
+		if n.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			return nil, fmt.Errorf("metrics listener: %w", err)
+		}
+	}
 	info := g.Info()
 	log.Info("node loaded", "zones", len(zc.Zones), "geoip", cfg.GeoIP, "geoip_type", info.DatabaseType, "geoip_networks", info.Networks)
 	return n, nil
+}
+
+func (n *Node) metricsHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(n.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// MetricsAddr is the bound metrics address, or "" when metrics are off.
+func (n *Node) MetricsAddr() string {
+	if n.metricsLn == nil {
+		return ""
+	}
+	return n.metricsLn.Addr().String()
 }
 
 // Store is the node's snapshot store.
@@ -120,6 +143,19 @@ func (n *Node) Run(ctx context.Context) error {
 		defer wg.Done()
 		n.prober.Run(ctx)
 	}()
+	if n.metricsLn != nil {
+		srv := &http.Server{Handler: n.metricsHandler(), ReadHeaderTimeout: 5 * time.Second}
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			srv.Serve(n.metricsLn)
+		}()
+		go func() {
+			defer wg.Done()
+			<-ctx.Done()
+			srv.Close()
+		}()
+	}
 	if n.cfg.WatchInterval.Duration > 0 {
 		wg.Add(1)
 		go func() {
