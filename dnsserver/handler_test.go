@@ -8,7 +8,9 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/meridian-gtm/meridian/geo"
 	"github.com/meridian-gtm/meridian/zones"
@@ -309,10 +311,17 @@ func TestServePanicIsServfail(t *testing.T) {
 	}
 }
 
-// TestServerUDPAndTCP runs the real listeners on loopback.
+// TestServerUDPAndTCP runs the real listeners on loopback, with both UDP
+// paths (recvmmsg on Linux, and the portable netpoller one).
 func TestServerUDPAndTCP(t *testing.T) {
+	for _, netpoll := range []bool{false, true} {
+		t.Run(fmt.Sprintf("netpoll=%v", netpoll), func(t *testing.T) { testServerUDPAndTCP(t, netpoll) })
+	}
+}
+
+func testServerUDPAndTCP(t *testing.T, netpoll bool) {
 	h := newTestHandler(t, demoStore(t))
-	srv, err := NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), Config{Listen: []string{"127.0.0.1:0"}, MaxTCPConns: 4}, h)
+	srv, err := NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), Config{Listen: []string{"127.0.0.1:0", "[::1]:0"}, MaxTCPConns: 4, netpollUDP: netpoll}, h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -320,6 +329,36 @@ func TestServerUDPAndTCP(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx) }()
 	addr := srv.Addrs()[0].String()
+	for _, a := range srv.Addrs() {
+		// Many queries at once from several sockets: every one answered, by ID.
+		var wg sync.WaitGroup
+		errs := make(chan error, 64)
+		for c := 0; c < 8; c++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				cl := &dns.Client{Net: "udp", Timeout: 2 * time.Second}
+				for i := 0; i < 50; i++ {
+					m := new(dns.Msg)
+					m.SetQuestion("www.gslb.example.com.", dns.TypeAAAA)
+					withECS("2001:db8:2::/48")(m)
+					r, _, err := cl.Exchange(m, a.String())
+					if err == nil && (r.Id != m.Id || len(r.Answer) != 1 || r.Answer[0].(*dns.AAAA).AAAA.String() != "2001:db8:2::10") {
+						err = fmt.Errorf("bad reply %v", r)
+					}
+					if err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatalf("%s: %v", a, err)
+		}
+	}
 	for _, proto := range []string{"udp", "tcp"} {
 		c := &dns.Client{Net: proto}
 		m := new(dns.Msg)

@@ -29,6 +29,9 @@ type Config struct {
 	// TCPIdleTimeout closes a TCP connection that sends nothing for this
 	// long (RFC 7766 §6.2.3). Default 10s.
 	TCPIdleTimeout time.Duration
+
+	// netpollUDP forces the portable UDP path (tests exercise both).
+	netpollUDP bool
 }
 
 func (c *Config) setDefaults() {
@@ -50,8 +53,9 @@ type Server struct {
 	h   *Handler
 	log *slog.Logger
 
-	udp []*net.UDPConn
-	tcp []net.Listener
+	udp   []*net.UDPConn
+	tcp   []net.Listener
+	batch []*batchConn // the UDP sockets served with recvmmsg (Linux)
 
 	wg sync.WaitGroup // every serving goroutine
 
@@ -104,9 +108,23 @@ func (s *Server) Addrs() []netip.AddrPort {
 // connection and waits for all its goroutines.
 func (s *Server) Serve(ctx context.Context) error {
 	for _, u := range s.udp {
+		var bc *batchConn
+		var err error
+		if !s.cfg.netpollUDP {
+			bc, err = newBatchConn(u)
+		}
+		if bc == nil || err != nil {
+			// Portable path through Go's netpoller.
+			for i := 0; i < s.cfg.UDPWorkers; i++ {
+				s.wg.Add(1)
+				go s.serveUDP(u)
+			}
+			continue
+		}
+		s.batch = append(s.batch, bc)
 		for i := 0; i < s.cfg.UDPWorkers; i++ {
 			s.wg.Add(1)
-			go s.serveUDP(u)
+			go s.serveUDPBatch(bc)
 		}
 	}
 	for _, t := range s.tcp {
@@ -115,6 +133,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.log.Info("dns serving", "addrs", fmt.Sprint(s.Addrs()), "udp_workers", s.cfg.UDPWorkers)
 	<-ctx.Done()
+	for _, bc := range s.batch {
+		bc.stop()
+	}
 	s.closeListeners()
 	s.mu.Lock()
 	for c := range s.conns {
@@ -122,6 +143,9 @@ func (s *Server) Serve(ctx context.Context) error {
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
+	for _, bc := range s.batch {
+		bc.release()
+	}
 	return nil
 }
 

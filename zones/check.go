@@ -65,8 +65,9 @@ func (c *Check) DefaultPort() uint16 {
 
 // Target is one endpoint one member is probed at.
 type Target struct {
-	// ID is stable across reloads while the pool, region, endpoint and
-	// check are unchanged, so probe state survives a reload.
+	// ID is stable across reloads while the pool, region, check kind and
+	// endpoint are unchanged, so a verdict survives a reload, including one
+	// that only edits the check's other settings (which apply at once).
 	ID       string
 	Member   MemberKey
 	Endpoint netip.AddrPort // where to connect
