@@ -252,23 +252,22 @@ func presentName(dst []byte, wire []byte) int {
 	for off < len(wire) && wire[off] != 0 {
 		l := int(wire[off])
 		for _, c := range wire[off+1 : off+1+l] {
-			if 'A' <= c && c <= 'Z' {
-				c += 'a' - 'A'
+			if p := plainLower[c]; p != 0 {
+				dst[n] = p
+				n++
+				continue
 			}
 			switch {
 			case c == '.' || c == ' ' || c == '\'' || c == '@' || c == ';' || c == '(' || c == ')' || c == '"' || c == '\\':
 				dst[n] = '\\'
 				dst[n+1] = c
 				n += 2
-			case c < ' ' || c > '~':
+			default: // not printable
 				dst[n] = '\\'
 				dst[n+1] = '0' + c/100
 				dst[n+2] = '0' + c/10%10
 				dst[n+3] = '0' + c%10
 				n += 4
-			default:
-				dst[n] = c
-				n++
 			}
 		}
 		dst[n] = '.'
@@ -277,6 +276,22 @@ func presentName(dst []byte, wire []byte) int {
 	}
 	return n
 }
+
+// plainLower maps each byte that needs no escape to its lower-case form,
+// and the others to 0: one table load per byte on the common path.
+var plainLower = func() (t [256]byte) {
+	for c := '!'; c <= '~'; c++ {
+		switch c {
+		case '.', '\'', '@', ';', '(', ')', '"', '\\':
+			continue
+		}
+		t[c] = byte(c)
+		if 'A' <= c && c <= 'Z' {
+			t[c] = byte(c + 'a' - 'A')
+		}
+	}
+	return t
+}()
 
 // maxPresent is the longest presentation name: 255 octets, each escaped as \DDD.
 const maxPresent = 255 * 4
