@@ -181,6 +181,10 @@ func compilePool(pc *Pool, z *zoneData, in Inputs, decisions map[string]*decisio
 	return p, nil
 }
 
+// staticRegion names the static last-resort answer among a pool's regions.
+// It cannot clash with a region: region names have no spaces.
+const staticRegion = "static answer"
+
 // verdict is what a pool decided for one location: one region, a weighted
 // set of regions, or NODATA.
 type verdict struct {
@@ -432,6 +436,8 @@ func (r *ranker) decide(loc geo.Location) verdict {
 		return verdict{closed: true}
 	case FallbackMember:
 		return verdict{regions: []string{r.p.FallTo}}
+	case FallbackStatic:
+		return verdict{regions: []string{staticRegion}}
 	}
 	// Fail open within the client's own order, skipping drained regions
 	// (an operator took them out on purpose) unless all are drained.

@@ -81,6 +81,8 @@ const (
 	FallbackMember
 	// FailClosed answers NODATA; it has to be asked for by name.
 	FailClosed
+	// FallbackStatic answers with fixed addresses (e.g. a maintenance page).
+	FallbackStatic
 )
 
 // Pool steers one owner name over regions.
@@ -95,6 +97,8 @@ type Pool struct {
 	Geo      []GeoRule // sorted most specific first
 	Fallback LastResortKind
 	FallTo   string // region, when Fallback == FallbackMember
+	// Static is the answer when Fallback == FallbackStatic.
+	Static *Member
 	// Health.
 	HealthyShare  float64 // a member is down below this share of up endpoints; 0: down when none is up
 	AvoidDegraded bool    // leave degraded members out like down ones

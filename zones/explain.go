@@ -95,6 +95,8 @@ func (s *Snapshot) Explain(client netip.Prefix, qname string, qtype uint16) *Exp
 			pe.LastResort = "every member is down: failing closed (NODATA), as configured"
 		case FallbackMember:
 			pe.LastResort = "every member is down: answering with the fallback " + p.cfg.FallTo
+		case FallbackStatic:
+			pe.LastResort = "every member is down: answering with the pool's static_addresses"
 		}
 	}
 	e.Pool = pe

@@ -61,6 +61,7 @@ type rawPool struct {
 	Answers    *int                 `toml:"answers"`
 	Order      []string             `toml:"order"`
 	LastResort string               `toml:"last_resort"`
+	Static     []string             `toml:"static_addresses"`
 	Members    map[string]rawMember `toml:"members"`
 	Geo        rawGeo               `toml:"geo"`
 	// Health.
@@ -549,6 +550,9 @@ func (v *validator) members(z *Zone, p *Pool, path string, r rawPool) {
 }
 
 func (p *Pool) member(region string) *Member {
+	if region == staticRegion {
+		return p.Static
+	}
 	for _, m := range p.Members {
 		if m.Region == region {
 			return m
@@ -646,14 +650,41 @@ func (v *validator) geoRules(z *Zone, p *Pool, path string, r rawPool) {
 }
 
 func (v *validator) lastResort(p *Pool, path string, r rawPool) {
+	if len(r.Static) > 0 && r.LastResort != "static" {
+		v.add(v.at(path+".static_addresses"), `pool %s: static_addresses needs last_resort = "static"`, p.Owner)
+	}
 	switch r.LastResort {
 	case "", "open":
 		p.Fallback = FailOpen
 	case "closed":
 		p.Fallback = FailClosed
+	case "static":
+		p.Fallback = FallbackStatic
+		p.Static = &Member{Pos: v.at(path + ".static_addresses"), Region: "static"}
+		for _, a := range r.Static {
+			ip, err := netip.ParseAddr(a)
+			if err != nil || ip.Zone() != "" {
+				v.add(p.Static.Pos, "pool %s: static address %q is not an IP address", p.Owner, a)
+				continue
+			}
+			if ip = ip.Unmap(); ip.Is4() {
+				p.Static.A = append(p.Static.A, ip)
+			} else {
+				p.Static.AAAA = append(p.Static.AAAA, ip)
+			}
+		}
+		if len(r.Static) == 0 {
+			v.add(v.at(path+".last_resort"), `pool %s: last_resort = "static" needs static_addresses = [...]`, p.Owner)
+		}
+		for _, m := range p.Members {
+			if len(m.A) > 0 && len(p.Static.A) == 0 || len(m.AAAA) > 0 && len(p.Static.AAAA) == 0 {
+				v.add(p.Static.Pos, "pool %s: static_addresses must cover every address family the members answer (member %s has one they lack)", p.Owner, m.Region)
+				break
+			}
+		}
 	default:
 		if p.member(r.LastResort) == nil {
-			v.add(v.at(path+".last_resort"), `pool %s: last_resort %q must be "open", "closed" or a member region`, p.Owner, r.LastResort)
+			v.add(v.at(path+".last_resort"), `pool %s: last_resort %q must be "open", "closed", "static" or a member region`, p.Owner, r.LastResort)
 			return
 		}
 		p.Fallback = FallbackMember

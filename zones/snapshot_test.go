@@ -250,12 +250,21 @@ last_resort = "b"
 addresses = ["192.0.2.1"]
 [pools.fallback.members.b]
 addresses = ["192.0.2.2"]
+[pools.static]
+policy = "failover"
+order = ["a", "b"]
+last_resort = "static"
+static_addresses = ["192.0.2.250"]
+[pools.static.members.a]
+addresses = ["192.0.2.1"]
+[pools.static.members.b]
+addresses = ["192.0.2.2"]
 `
 
 func TestLastResort(t *testing.T) {
 	z := parseZone(t, lastResortZone)
 	h := HealthView{}
-	for _, p := range []string{"open", "closed", "fallback"} {
+	for _, p := range []string{"open", "closed", "fallback", "static"} {
 		for _, r := range []string{"a", "b"} {
 			h[MemberKey{Pool: p + ".lr.test.", Region: r}] = MemberHealth{State: Down}
 		}
@@ -269,6 +278,7 @@ func TestLastResort(t *testing.T) {
 		{"open", []string{"open.lr.test. 10 IN A 192.0.2.1"}, dns.RcodeSuccess},
 		{"closed", nil, dns.RcodeSuccess},
 		{"fallback", []string{"fallback.lr.test. 10 IN A 192.0.2.2"}, dns.RcodeSuccess},
+		{"static", []string{"static.lr.test. 10 IN A 192.0.2.250"}, dns.RcodeSuccess},
 	}
 	for _, tc := range tests {
 		r := ask(s, tc.pool+".lr.test.", dns.TypeA, "192.0.2.99")
