@@ -12,9 +12,10 @@ type centroid struct {
 // 3166-1 alpha-2 code, plus XK (Kosovo), which GeoIP databases use. It
 // stands in for coordinates when a database has none (Country databases), so
 // "nearest region" policies still work; a tenth of a degree is ample for
-// that. For a few far-flung countries the point is moved to where the people
-// and the networks are (Kiribati: Tarawa; Saint Helena: the island) rather
-// than the middle of the ocean. Sorted by code; a test keeps it so.
+// that. For a few countries spread over an ocean the point is moved to where
+// most people and networks are rather than the sea between (Kiribati:
+// Tarawa; Malaysia: the peninsula; Saint Helena: the island; United States
+// Minor Outlying Islands: Wake). Sorted by code; a test keeps it so.
 var countryCentroids = [...]centroid{
 	{"AD", 42.5, 1.6},     // Andorra
 	{"AE", 23.9, 54.0},    // United Arab Emirates

@@ -11,15 +11,18 @@
 // deduplicated Location. The query path never touches the database file.
 // From a Table, callers derive Maps — address → uint16, typically "which
 // answer does a client here get" — in which neighbouring ranges with the same
-// value are merged. Map.Lookup is a binary search that allocates nothing and
-// reports the widest prefix around the address that gets the same value,
-// which is the ECS scope a DNS answer may carry (RFC 7871): a /24 client
-// inside a /17 of one answer gets scope 17, so resolvers cache fewer entries.
+// value are merged. Map.Lookup is a binary search (narrowed by a bucket index
+// on large tables) that allocates nothing and reports the widest prefix
+// around the address that gets the same value, which is the ECS scope a DNS
+// answer may carry (RFC 7871): a /24 client inside a /17 of one answer gets
+// scope 17, so resolvers cache fewer entries.
 //
-// A Table reproduces every answer the database itself gives, including for
-// the IPv6 networks the database aliases to its IPv4 data (IPv4-mapped
-// ::ffff:0:0/96, the IPv4-compatible ::/96, 6to4 2002::/16 and Teredo
-// 2001::/32, when the database aliases them).
+// A Table gives the answer the database itself gives for every address,
+// including the IPv6 networks a database aliases to its IPv4 data (6to4
+// 2002::/16 and Teredo 2001::/32 when the database aliases them, and the
+// IPv4-compatible ::/96), with one deliberate exception: an IPv4-mapped
+// address (::ffff:192.0.2.1) is always the IPv4 address, as dual-stack
+// sockets report IPv4 clients that way.
 //
 // Tables and Maps are immutable once built and safe for concurrent use.
 package geo

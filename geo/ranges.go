@@ -109,6 +109,10 @@ type rangeSet[V uint16 | uint32] struct {
 	val6    []V
 	aliases []alias // at most four, sorted; empty when the IPv4 table is one range
 	unknown V       // the value of location 0, for invalid addresses
+
+	// Indexes that narrow the binary search of a large table (see
+	// bucketIndex); zero for small ones.
+	idx4, idx6 bucketIndex
 }
 
 // lookup returns the value at addr and the shortest prefix length L such
@@ -138,7 +142,7 @@ func (s *rangeSet[V]) lookup(addr netip.Addr) (V, int) {
 func (s *rangeSet[V]) lookup4(x uint32) (V, int) {
 	st := s.start4
 	// Invariant: st[lo] <= x < st[hi], reading st[len(st)] as beyond the top.
-	lo, hi := 0, len(st)
+	lo, hi := s.idx4.bounds(uint64(x)<<32, len(st))
 	for hi-lo > 1 {
 		m := int(uint(lo+hi) >> 1)
 		if st[m] <= x {
@@ -162,7 +166,7 @@ func (s *rangeSet[V]) lookup4(x uint32) (V, int) {
 
 func (s *rangeSet[V]) lookup6(u u128) (V, int) {
 	st := s.start6
-	lo, hi := 0, len(st)
+	lo, hi := s.idx6.bounds(u.hi, len(st))
 	for hi-lo > 1 {
 		m := int(uint(lo+hi) >> 1)
 		if p := st[m]; p.hi < u.hi || (p.hi == u.hi && p.lo <= u.lo) {
@@ -182,6 +186,12 @@ func (s *rangeSet[V]) lookup6(u u128) (V, int) {
 }
 
 func (s *rangeSet[V]) ranges() int { return len(s.start4) + len(s.start6) }
+
+// buildIndex indexes both tables, if they are large enough to need it.
+func (s *rangeSet[V]) buildIndex() {
+	s.idx4 = newBucketIndex(s.start4, 32, func(v uint32) (uint64, bool) { return uint64(v) << 32, true })
+	s.idx6 = newBucketIndex(s.start6, 64, func(v u128) (uint64, bool) { return v.hi, v.lo == 0 })
+}
 
 // aliasMark is the value of alias ranges in a rangeSet[uint32]; location
 // indexes stay below it.
@@ -243,5 +253,6 @@ func remap[V uint16 | uint32](src *rangeSet[uint32], f func(uint32) V, mark V) r
 			dst.val6 = append(dst.val6, v)
 		}
 	}
+	dst.buildIndex()
 	return dst
 }

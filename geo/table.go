@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"slices"
+	"sort"
 	"strings"
 	"time"
 
+	"github.com/oschwald/geoip2-golang/v2"
 	"github.com/oschwald/maxminddb-golang/v2"
 )
 
@@ -108,51 +111,54 @@ func (t *Table) Locate(addr netip.Addr) (Location, netip.Prefix) {
 	return t.locs[i], p
 }
 
-// aliasCandidates are the IPv6 networks that MaxMind's writers point at the
-// IPv4 subtree (libmaxminddb and mmdbwriter alias exactly these). Which of
-// them a database really aliases is read from its tree.
-var aliasCandidates = [...]netip.Prefix{
-	netip.PrefixFrom(netip.AddrFrom16([16]byte{10: 0xff, 11: 0xff}), 96), // ::ffff:0:0/96, IPv4-mapped
-	netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0x20, 1: 0x01}), 32),   // 2001::/32, Teredo
-	netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0x20, 1: 0x02}), 16),   // 2002::/16, 6to4
+// Prefixes of the IPv6 networks that map to IPv4.
+var (
+	// ::/96 holds IPv4 in an IPv6 database: IPv4-compatible addresses
+	// (::192.0.2.1) are answered from it as IPv4, like an alias.
+	ipv4Compatible = netip.PrefixFrom(netip.IPv6Unspecified(), 96)
+	// ::ffff:0:0/96 is IPv4 whatever the database says, because lookups
+	// unmap IPv4-mapped addresses first.
+	ipv4Mapped = netip.PrefixFrom(netip.AddrFrom16([16]byte{10: 0xff, 11: 0xff}), 96)
+	// These are aliases when the database makes them so; MaxMind's writers
+	// (libmaxminddb's, mmdbwriter) alias these and no others.
+	aliasCandidates = [...]netip.Prefix{
+		netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0x20, 1: 0x01}), 32), // 2001::/32, Teredo
+		netip.PrefixFrom(netip.AddrFrom16([16]byte{0: 0x20, 1: 0x02}), 16), // 2002::/16, 6to4
+	}
+)
+
+// record is what we decode of each database record: geoip2-golang's City
+// model (a superset of Country, and the shape DB-IP uses too) plus the ASN
+// field some databases carry. Coordinates are pointers in the model, which
+// tells "absent" from 0.
+type record struct {
+	City geoip2.City
+	ASN  uint32
 }
 
-// record is the part of a GeoIP2 City/Country (or DB-IP, or ASN) record that
-// a Location holds. Coordinates are pointers to tell "absent" from 0.
-type record struct {
-	Continent struct {
-		Code string `maxminddb:"code"`
-	} `maxminddb:"continent"`
-	Country struct {
-		ISOCode string `maxminddb:"iso_code"`
-	} `maxminddb:"country"`
-	Subdivisions []struct {
-		ISOCode string `maxminddb:"iso_code"`
-	} `maxminddb:"subdivisions"`
-	City struct {
-		Names struct {
-			En string `maxminddb:"en"`
-		} `maxminddb:"names"`
-	} `maxminddb:"city"`
-	Location struct {
-		Latitude  *float64 `maxminddb:"latitude"`
-		Longitude *float64 `maxminddb:"longitude"`
-	} `maxminddb:"location"`
-	ASN uint32 `maxminddb:"autonomous_system_number"`
+// decodeRecord decodes one database record.
+func decodeRecord(res maxminddb.Result) (record, error) {
+	var rec record
+	if err := res.Decode(&rec.City); err != nil {
+		return rec, err
+	}
+	// Not part of the City model; absent in most databases.
+	err := res.DecodePath(&rec.ASN, "autonomous_system_number")
+	return rec, err
 }
 
 func (r *record) location() Location {
 	l := Location{
-		Continent: r.Continent.Code,
-		Country:   r.Country.ISOCode,
-		City:      r.City.Names.En,
+		Continent: r.City.Continent.Code,
+		Country:   r.City.Country.ISOCode,
+		City:      r.City.City.Names.English,
 		ASN:       r.ASN,
 	}
-	if len(r.Subdivisions) > 0 {
+	if len(r.City.Subdivisions) > 0 {
 		// GeoIP2 stores "HE"; tolerate writers that store "DE-HE".
-		l.Subdivision = strings.TrimPrefix(r.Subdivisions[0].ISOCode, l.Country+"-")
+		l.Subdivision = strings.TrimPrefix(r.City.Subdivisions[0].ISOCode, l.Country+"-")
 	}
-	if lat, lon := r.Location.Latitude, r.Location.Longitude; lat != nil && lon != nil &&
+	if lat, lon := r.City.Location.Latitude, r.City.Location.Longitude; lat != nil && lon != nil &&
 		math.Abs(*lat) <= 90 && math.Abs(*lon) <= 180 {
 		l.Lat, l.Lon, l.HasCoords = *lat, *lon, true
 	} else if lat, lon, ok := CountryCentroid(l.Country); ok {
@@ -167,11 +173,23 @@ func (r *record) location() Location {
 // Table. Each distinct record is decoded once (records are keyed by their
 // offset in the data section), and equal Locations share one index.
 func compile(r *maxminddb.Reader) (*Table, error) {
-	var b builder
+	// The reader's Networks tells an alias from data by comparing record
+	// pointers with the IPv4 root. When the IPv4 root is itself a data
+	// record (one network of at least ::/96 covers all of IPv4), other
+	// networks with that record look like aliases and would be skipped; no
+	// real alias can exist then, so list everything.
+	var opts []maxminddb.NetworksOption
+	oneRecord := false
 	if r.Metadata.IPVersion == 6 {
-		if err := b.findAliases(r); err != nil {
-			return nil, err
-		}
+		res := r.Lookup(netip.IPv4Unspecified())
+		oneRecord = res.Found() && res.Prefix().Addr().Is6()
+	}
+	if oneRecord {
+		opts = append(opts, maxminddb.IncludeAliasedNetworks())
+	}
+	var b builder
+	if err := b.findAliases(r, !oneRecord); err != nil {
+		return nil, err
 	}
 
 	locs := []Location{{}}
@@ -179,15 +197,21 @@ func compile(r *maxminddb.Reader) (*Table, error) {
 	byOffset := make(map[uintptr]uint32)
 	var rec record
 	networks := 0
-	for res := range r.Networks() {
+	// Neighbouring networks often share a record; remembering the last one
+	// saves a map lookup for each of them.
+	lastOff, lastIdx := ^uintptr(0), uint32(0)
+	for res := range r.Networks(opts...) {
 		if err := res.Err(); err != nil {
 			return nil, fmt.Errorf("read networks: %w", err)
 		}
 		networks++
-		idx, ok := byOffset[res.Offset()]
+		idx, ok := lastIdx, res.Offset() == lastOff
 		if !ok {
-			rec = record{}
-			if err := res.Decode(&rec); err != nil {
+			idx, ok = byOffset[res.Offset()]
+		}
+		if !ok {
+			var err error
+			if rec, err = decodeRecord(res); err != nil {
 				return nil, fmt.Errorf("decode record of %s: %w", res.Prefix(), err)
 			}
 			loc := rec.location()
@@ -201,6 +225,7 @@ func compile(r *maxminddb.Reader) (*Table, error) {
 			}
 			byOffset[res.Offset()] = idx
 		}
+		lastOff, lastIdx = res.Offset(), idx
 		if err := b.add(res.Prefix(), idx); err != nil {
 			return nil, err
 		}
@@ -232,16 +257,23 @@ type builder struct {
 	used  []alias // aliases carved out of gaps so far
 }
 
-// findAliases records which IPv6 networks the database points at its IPv4
-// subtree. The reader's Networks skips those networks (so IPv4 data is not
-// listed four times); they show up as gaps, and a network whose subtree is
-// exactly the IPv4 root is the only kind that lists nothing at all, not even
-// an empty network.
-func (b *builder) findAliases(r *maxminddb.Reader) error {
-	// ::/96 is where IPv4 lives in an IPv6 tree: IPv4-compatible IPv6
-	// addresses are answered from it, like any alias. (If the database puts
-	// a network wider than ::/96 there, add drops this one.)
-	b.alias = append(b.alias, alias{first: u128{}, last: hostMask(96), bits: 96})
+// findAliases lists, in address order, the IPv6 networks whose addresses
+// are answered as the IPv4 address in the 32 bits after the prefix. The
+// reader's Networks skips the networks a database points at its IPv4
+// subtree (so IPv4 data is not listed four times); they show up as gaps, and
+// such a network is the only kind for which NetworksWithin lists nothing at
+// all, not even an empty network.
+//
+// probe is false when the database cannot have aliases (see compile).
+func (b *builder) findAliases(r *maxminddb.Reader, probe bool) error {
+	if r.Metadata.IPVersion == 6 {
+		// If the database has a network wider than ::/96, add drops this.
+		b.addAlias(ipv4Compatible)
+	}
+	b.addAlias(ipv4Mapped)
+	if r.Metadata.IPVersion != 6 || !probe {
+		return nil
+	}
 	for _, p := range aliasCandidates {
 		empty := true
 		for res := range r.NetworksWithin(p, maxminddb.IncludeNetworksWithoutData()) {
@@ -252,11 +284,15 @@ func (b *builder) findAliases(r *maxminddb.Reader) error {
 			break
 		}
 		if empty {
-			first := u128Of(p.Addr())
-			b.alias = append(b.alias, alias{first: first, last: first.or(hostMask(p.Bits())), bits: p.Bits()})
+			b.addAlias(p)
 		}
 	}
 	return nil
+}
+
+func (b *builder) addAlias(p netip.Prefix) {
+	first := u128Of(p.Addr())
+	b.alias = append(b.alias, alias{first: first, last: first.or(hostMask(p.Bits())), bits: p.Bits()})
 }
 
 func (b *builder) add(p netip.Prefix, loc uint32) error {
@@ -370,6 +406,37 @@ func (b *builder) finish() rangeSet[uint32] {
 	if !b.full6 {
 		b.gap6(maxU128)
 	}
+	mapped := alias{first: u128Of(ipv4Mapped.Addr()), last: u128Of(ipv4Mapped.Addr()).or(hostMask(96)), bits: 96}
+	if !slices.Contains(b.used, mapped) {
+		// The database has data of its own in ::ffff:0:0/96 (it does not
+		// alias it). Lookups never see that data, since they unmap first,
+		// so the range must not pretend otherwise to its neighbours.
+		b.overlay6(mapped)
+	}
 	b.set.aliases = b.used
 	return b.set
+}
+
+// overlay6 replaces whatever the IPv6 table says in a with an alias range.
+func (b *builder) overlay6(a alias) {
+	s := &b.set
+	// i and j are the ranges holding a's first and last address.
+	find := func(u u128) int {
+		return sort.Search(len(s.start6), func(k int) bool { return u.less(s.start6[k]) }) - 1
+	}
+	i, j := find(a.first), find(a.last)
+	starts := slices.Clone(s.start6[:i])
+	vals := slices.Clone(s.val6[:i])
+	if s.start6[i].less(a.first) {
+		starts, vals = append(starts, s.start6[i]), append(vals, s.val6[i])
+	}
+	starts, vals = append(starts, a.first), append(vals, aliasMark)
+	if a.last != maxU128 && (j+1 == len(s.start6) || a.last.next().less(s.start6[j+1])) {
+		starts, vals = append(starts, a.last.next()), append(vals, s.val6[j])
+	}
+	s.start6 = append(starts, s.start6[j+1:]...)
+	s.val6 = append(vals, s.val6[j+1:]...)
+
+	k := sort.Search(len(b.used), func(k int) bool { return a.first.less(b.used[k].first) })
+	b.used = slices.Insert(b.used, k, a)
 }
