@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -77,22 +78,36 @@ func NewServer(log *slog.Logger, cfg Config, h *Handler) (*Server, error) {
 			s.closeListeners()
 			return nil, fmt.Errorf("dns server: listen address %q: %w", a, err)
 		}
-		u, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		u, t, err := listenPair(ap)
 		if err != nil {
 			s.closeListeners()
 			return nil, fmt.Errorf("dns server: %w", err)
 		}
 		s.udp = append(s.udp, u)
-		// TCP on the same port UDP got, so ":0" gives one port for both.
-		tap := netip.AddrPortFrom(ap.Addr(), uint16(u.LocalAddr().(*net.UDPAddr).Port))
-		t, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(tap))
-		if err != nil {
-			s.closeListeners()
-			return nil, fmt.Errorf("dns server: %w", err)
-		}
 		s.tcp = append(s.tcp, t)
 	}
 	return s, nil
+}
+
+// listenPair binds UDP and TCP on one address and port. With port 0 the
+// kernel picks the UDP port, which some TCP socket may already hold: then
+// it tries again with another.
+func listenPair(ap netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
+	for attempt := 0; ; attempt++ {
+		u, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		if err != nil {
+			return nil, nil, err
+		}
+		port := uint16(u.LocalAddr().(*net.UDPAddr).Port)
+		t, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), port)))
+		if err == nil {
+			return u, t, nil
+		}
+		u.Close()
+		if ap.Port() != 0 || attempt >= 20 || !errors.Is(err, syscall.EADDRINUSE) {
+			return nil, nil, err
+		}
+	}
 }
 
 // Addrs returns the bound UDP addresses (TCP uses the same ports).

@@ -195,7 +195,7 @@ func decodeTOML(file string, data []byte, v any) (*positions, error) {
 	if err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			return nil, ErrorList{{Pos: Pos{File: file, Line: pe.Position.Line, Col: pe.Position.Col}, Msg: pe.Message}}
+			return nil, ErrorList{{Pos: offsetPos(file, data, pe.Position), Msg: pe.Message}}
 		}
 		return nil, ErrorList{{Pos: Pos{File: file}, Msg: err.Error()}}
 	}
@@ -208,6 +208,18 @@ func decodeTOML(file string, data []byte, v any) (*positions, error) {
 		return p, c.list
 	}
 	return p, nil
+}
+
+// offsetPos converts a parse error's byte offset to line:col. The decoder's
+// own Line and Col are off for some errors (an unclosed table header, a key
+// at end of file); its Start offset is right.
+func offsetPos(file string, data []byte, p toml.Position) Pos {
+	if p.Start < 0 || p.Start > len(data) || (p.Start == 0 && p.Line > 1) {
+		return Pos{File: file, Line: p.Line, Col: p.Col}
+	}
+	line := 1 + bytes.Count(data[:p.Start], []byte{'\n'})
+	col := p.Start - bytes.LastIndexByte(data[:p.Start], '\n')
+	return Pos{File: file, Line: line, Col: col}
 }
 
 // indexedGuess finds the recorded indexed path for an unindexed key, for
