@@ -142,7 +142,7 @@ func (s *Snapshot) link() {
 }
 
 func compilePool(pc *Pool, z *zoneData, in Inputs, decisions map[string]*decision) (*pool, error) {
-	rules := newRanker(pc, in)
+	rules := newRanker(pc, z.cfg.Regions, in)
 	sig := rules.signature()
 	d, ok := decisions[sig]
 	if !ok {
@@ -274,15 +274,8 @@ type ranker struct {
 	eligible []string // members that may take traffic, by name
 }
 
-func newRanker(p *Pool, in Inputs) *ranker {
-	r := &ranker{p: p, in: in, state: map[string]State{}, drained: map[string]bool{}}
-	for _, z := range in.Config.Zones {
-		for _, zp := range z.Pools {
-			if zp == p {
-				r.regions = z.Regions
-			}
-		}
-	}
+func newRanker(p *Pool, regions map[string]*Region, in Inputs) *ranker {
+	r := &ranker{p: p, in: in, regions: regions, state: map[string]State{}, drained: map[string]bool{}}
 	for _, m := range p.Members {
 		r.state[m.Region] = in.Health[MemberKey{Pool: p.Owner, Region: m.Region}].State
 	}

@@ -68,7 +68,7 @@ func (s *Snapshot) Explain(client netip.Prefix, qname string, qtype uint16) *Exp
 		return e
 	}
 	p := n.pool
-	r := newRanker(p.cfg, s.Inputs)
+	r := newRanker(p.cfg, p.zone.cfg.Regions, s.Inputs)
 	order, rule := r.rank(e.Location)
 	pe := &PoolExplanation{Owner: p.cfg.Owner, Policy: p.cfg.Policy, TTL: p.ttl, Chosen: e.Result.Region}
 	if rule != nil {
