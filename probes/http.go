@@ -46,6 +46,9 @@ func probeHTTP(ctx context.Context, t *zones.Target) outcome {
 		}
 	}
 	path := c.Path
+	if t.Path != "" {
+		path = t.Path // the endpoint was given as a URL
+	}
 	if !strings.HasPrefix(path, "/") {
 		path = "/" + path
 	}

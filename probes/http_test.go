@@ -1,6 +1,7 @@
 package probes
 
 import (
+	"context"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -256,4 +257,24 @@ func TestHTTPClosesConnections(t *testing.T) {
 		wantOutcome(t, attempt(t, srv.Listener.Addr().String(), c), true, "HTTP 200 after "+ms)
 	}
 	eventually(t, 5*time.Second, "connections still open", func() bool { return open.Load() == 0 })
+}
+
+// An endpoint given as a URL probes the URL's path, not the check's.
+func TestHTTPTargetPathWins(t *testing.T) {
+	var followed atomic.Bool
+	srv := httptest.NewServer(appMux(&followed))
+	defer srv.Close()
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	c := httpCheck(zones.CheckHTTP, "/sick")
+	p := New(Options{}, nil)
+	tg := target(t, addr, c)
+	ctx, cancel := context.WithTimeout(t.Context(), c.Timeout)
+	defer cancel()
+	if out := p.probe(ctx, &tg); out.ok {
+		t.Fatalf("check path /sick passed: %+v", out)
+	}
+	tg.Path = "/health"
+	if out := p.probe(ctx, &tg); !out.ok {
+		t.Fatalf("URL path /health failed: %+v", out)
+	}
 }

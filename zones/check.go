@@ -71,6 +71,7 @@ type Target struct {
 	ID       string
 	Member   MemberKey
 	Endpoint netip.AddrPort // where to connect
+	Path     string         // HTTP(S) path when the endpoint was a URL; else Check.Path
 	Check    *Check
 }
 

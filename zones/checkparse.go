@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"sort"
 	"strconv"
@@ -228,31 +229,70 @@ func (v *validator) check(r rawCheck, path string, pool string) (*Check, int) {
 	return c, port
 }
 
-// endpoints resolves a member's probe endpoints: the listed ones (address
-// or address:port), else each of its answer addresses on the check's port.
-func (v *validator) endpoints(m *Member, list []string, port int, pos Pos, pool string) []netip.AddrPort {
-	var out []netip.AddrPort
+// endpoints resolves a member's probe endpoints: the listed ones
+// (address, address:port, or for http(s) checks a URL such as
+// "https://10.0.0.5:8443/healthz"), else each of its answer addresses on
+// the check's port.
+func (v *validator) endpoints(m *Member, c *Check, list []string, port int, pos Pos, pool string) []Endpoint {
+	var out []Endpoint
 	if len(list) == 0 {
 		if m.CNAME != "" {
 			v.add(m.Pos, "pool %s member %s answers with a CNAME, so list the endpoints to probe", pool, m.Region)
 		}
 		for _, a := range append(append([]netip.Addr(nil), m.A...), m.AAAA...) {
-			out = append(out, netip.AddrPortFrom(a, uint16(port)))
+			out = append(out, Endpoint{Addr: netip.AddrPortFrom(a, uint16(port))})
 		}
 		return out
 	}
 	for _, e := range list {
 		if ap, err := netip.ParseAddrPort(e); err == nil {
-			out = append(out, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()))
+			out = append(out, Endpoint{Addr: netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())})
 			continue
 		}
 		if a, err := netip.ParseAddr(e); err == nil {
-			out = append(out, netip.AddrPortFrom(a.Unmap(), uint16(port)))
+			out = append(out, Endpoint{Addr: netip.AddrPortFrom(a.Unmap(), uint16(port))})
 			continue
 		}
-		v.add(pos, "pool %s member %s: endpoint %q is not an address or address:port", pool, m.Region, e)
+		if ep, ok := v.urlEndpoint(c, e, pos, pool, m.Region); ok {
+			out = append(out, ep)
+			continue
+		}
+		v.add(pos, "pool %s member %s: endpoint %q is not an address, address:port or URL", pool, m.Region, e)
 	}
 	return out
+}
+
+// urlEndpoint reads an endpoint written as an http(s) URL with an IP host.
+// Meridian probes addresses, never names: resolving a name through DNS
+// would make health depend on the DNS it serves.
+func (v *validator) urlEndpoint(c *Check, s string, pos Pos, pool, region string) (Endpoint, bool) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return Endpoint{}, false
+	}
+	if string(c.Kind) != u.Scheme {
+		v.add(pos, "pool %s member %s: endpoint %q is %s, but the check is %s", pool, region, s, u.Scheme, c.Kind)
+		return Endpoint{}, true
+	}
+	a, err := netip.ParseAddr(strings.Trim(u.Hostname(), "[]"))
+	if err != nil {
+		v.add(pos, "pool %s member %s: endpoint %q must name an IP address; set host (and tls_server_name) for the name", pool, region, s)
+		return Endpoint{}, true
+	}
+	port := c.DefaultPort()
+	if p := u.Port(); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 1 || n > 65535 {
+			v.add(pos, "pool %s member %s: endpoint %q has a bad port", pool, region, s)
+			return Endpoint{}, true
+		}
+		port = uint16(n)
+	}
+	path := u.EscapedPath()
+	if u.RawQuery != "" {
+		path += "?" + u.RawQuery
+	}
+	return Endpoint{Addr: netip.AddrPortFrom(a.Unmap(), port), Path: path}, true
 }
 
 // Targets lists every probe target of every pool, sorted by ID.
@@ -265,7 +305,8 @@ func (c *Config) Targets() []Target {
 					out = append(out, Target{
 						ID:       targetID(p.Owner, m.Region, ep, m.Check.Kind),
 						Member:   MemberKey{Pool: p.Owner, Region: m.Region},
-						Endpoint: ep,
+						Endpoint: ep.Addr,
+						Path:     ep.Path,
 						Check:    m.Check,
 					})
 				}
@@ -276,7 +317,7 @@ func (c *Config) Targets() []Target {
 	return out
 }
 
-func targetID(pool, region string, ep netip.AddrPort, kind CheckKind) string {
+func targetID(pool, region string, ep Endpoint, kind CheckKind) string {
 	return pool + "/" + region + "/" + string(kind) + "/" + ep.String()
 }
 

@@ -115,8 +115,16 @@ type Member struct {
 	Weight uint32
 	// Check is nil when the member is not probed (it is then always up).
 	Check     *Check
-	Endpoints []netip.AddrPort // where Check runs
+	Endpoints []Endpoint // where Check runs
 }
+
+// Endpoint is one place a member's check runs.
+type Endpoint struct {
+	Addr netip.AddrPort
+	Path string // from an http(s) URL endpoint; "" means the check's path
+}
+
+func (e Endpoint) String() string { return e.Addr.String() + e.Path }
 
 // GeoRule sends clients of one place to an ordered list of regions.
 type GeoRule struct {

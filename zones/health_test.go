@@ -150,3 +150,38 @@ func TestFoldHealthAndUnstableTTL(t *testing.T) {
 		t.Errorf("reason %q", got)
 	}
 }
+
+func TestURLEndpoints(t *testing.T) {
+	src := strings.Replace(checkedZone, `[pools.llm.members.a]
+addresses = ["192.0.2.9"]`, `[pools.llm.members.a]
+addresses = ["192.0.2.9"]
+endpoints = ["https://10.1.2.3:8443/v2/ready?deep=1", "https://[2001:db8::5]/x"]`, 1)
+	z := parseZone(t, src)
+	var got []string
+	for _, tg := range (&Config{Zones: []*Zone{z}}).Targets() {
+		if tg.Member.Pool == "llm.h.test." {
+			got = append(got, tg.Endpoint.String()+" "+tg.Path+" "+tg.ID)
+		}
+	}
+	want := []string{
+		"10.1.2.3:8443 /v2/ready?deep=1 llm.h.test./a/https/10.1.2.3:8443/v2/ready?deep=1",
+		"[2001:db8::5]:443 /x llm.h.test./a/https/[2001:db8::5]:443/x",
+	}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("targets %q, want %q", got, want)
+	}
+	for _, bad := range []struct{ ep, msg string }{
+		{"https://llm.internal/x", "must name an IP address"},
+		{"http://10.1.2.3/x", "is http, but the check is https"},
+		{"not a url at all", "is not an address, address:port or URL"},
+	} {
+		src := strings.Replace(checkedZone, `[pools.llm.members.a]
+addresses = ["192.0.2.9"]`, `[pools.llm.members.a]
+addresses = ["192.0.2.9"]
+endpoints = ["`+bad.ep+`"]`, 1)
+		_, err := ParseZone("test.toml", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), bad.msg) {
+			t.Errorf("%s: err %v, want %q", bad.ep, err, bad.msg)
+		}
+	}
+}

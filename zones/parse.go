@@ -809,6 +809,6 @@ func (v *validator) health(p *Pool, path string, r rawPool) {
 			continue
 		}
 		m.Check = c
-		m.Endpoints = v.endpoints(m, rm.Endpoints, port, v.at(mpath+".endpoints"), p.Owner)
+		m.Endpoints = v.endpoints(m, c, rm.Endpoints, port, v.at(mpath+".endpoints"), p.Owner)
 	}
 }
