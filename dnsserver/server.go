@@ -22,7 +22,11 @@ type Config struct {
 	// "[::1]:53". Port 0 picks a free port (tests).
 	Listen []string
 	// UDPWorkers is the number of goroutines reading each UDP socket, and so
-	// the bound on UDP queries in flight per socket. Default: GOMAXPROCS.
+	// the bound on UDP queries in flight per socket. Default: GOMAXPROCS-1,
+	// at least 1: a worker waiting for packets holds its P in a system call,
+	// and when no P is left idle the runtime's monitor takes it back on
+	// every packet, which costs more than answering (measured: 29.6 vs
+	// 22.2 µs of CPU per query at 20k q/s on one core).
 	UDPWorkers int
 	// MaxTCPConns bounds open TCP connections; further ones are closed at
 	// once. Default 1024.
@@ -37,7 +41,7 @@ type Config struct {
 
 func (c *Config) setDefaults() {
 	if c.UDPWorkers <= 0 {
-		c.UDPWorkers = runtime.GOMAXPROCS(0)
+		c.UDPWorkers = max(1, runtime.GOMAXPROCS(0)-1)
 	}
 	if c.MaxTCPConns <= 0 {
 		c.MaxTCPConns = 1024
@@ -55,6 +59,7 @@ type Server struct {
 	log *slog.Logger
 
 	udp   []*net.UDPConn
+	addrs []netip.AddrPort // bound UDP addresses, in Listen order
 	tcp   []net.Listener
 	batch []*batchConn // the UDP sockets served with recvmmsg (Linux)
 
@@ -84,6 +89,7 @@ func NewServer(log *slog.Logger, cfg Config, h *Handler) (*Server, error) {
 			return nil, fmt.Errorf("dns server: %w", err)
 		}
 		s.udp = append(s.udp, u)
+		s.addrs = append(s.addrs, u.LocalAddr().(*net.UDPAddr).AddrPort())
 		s.tcp = append(s.tcp, t)
 	}
 	return s, nil
@@ -112,11 +118,7 @@ func listenPair(ap netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
 
 // Addrs returns the bound UDP addresses (TCP uses the same ports).
 func (s *Server) Addrs() []netip.AddrPort {
-	out := make([]netip.AddrPort, len(s.udp))
-	for i, u := range s.udp {
-		out[i] = u.LocalAddr().(*net.UDPAddr).AddrPort()
-	}
-	return out
+	return append([]netip.AddrPort(nil), s.addrs...)
 }
 
 // Serve serves until ctx is done, then closes the listeners and every TCP

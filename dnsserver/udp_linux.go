@@ -33,8 +33,10 @@ type batchConn struct {
 }
 
 // newBatchConn takes over u's socket: it switches the socket to blocking
-// mode with a receive timeout. u must not be read or written afterwards
-// (it is kept only to be closed).
+// mode with a receive timeout on a duplicate descriptor, and closes u. The
+// close matters: it takes u's descriptor out of Go's epoll set, where every
+// arriving packet would otherwise wake the runtime's network poller for
+// nothing.
 func newBatchConn(u *net.UDPConn) (*batchConn, error) {
 	rc, err := u.SyscallConn()
 	if err != nil {
@@ -56,8 +58,12 @@ func newBatchConn(u *net.UDPConn) (*batchConn, error) {
 		return nil, err
 	}
 	if opErr != nil {
+		if fd > 0 {
+			unix.Close(fd)
+		}
 		return nil, opErr
 	}
+	u.Close()
 	return &batchConn{fd: fd}, nil
 }
 
@@ -96,18 +102,25 @@ func (s *Server) serveUDPBatch(bc *batchConn) {
 	defer s.wg.Done()
 	w := newWorker()
 	bt := newBatch()
+	busy := false // the last receive found more than one packet waiting
 	for !bc.closing.Load() {
 		for i := range bt.recv {
 			bt.recv[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 			bt.recv[i].Hdr.Flags = 0
 		}
 		// Under load packets are already queued: take them without telling
-		// the scheduler (a non-blocking raw syscall); block, through the
-		// scheduler, only when the queue is empty.
-		n, err := rawMmsg(unix.SYS_RECVMMSG, bc.fd, bt.recv[:], unix.MSG_DONTWAIT)
+		// the scheduler (a non-blocking raw syscall). When the last batch
+		// held a single packet the queue is likely empty, so block at once
+		// (through the scheduler) rather than pay for a second call.
+		var n int
+		var err error = unix.EAGAIN
+		if busy {
+			n, err = rawMmsg(unix.SYS_RECVMMSG, bc.fd, bt.recv[:], unix.MSG_DONTWAIT)
+		}
 		if errors.Is(err, unix.EAGAIN) {
 			n, err = mmsg(unix.SYS_RECVMMSG, bc.fd, bt.recv[:], unix.MSG_WAITFORONE)
 		}
+		busy = n > 1
 		if err != nil {
 			if errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EINTR) {
 				continue // timeout: look at closing again
