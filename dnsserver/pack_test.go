@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"net/netip"
 	"sort"
+	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -70,6 +71,27 @@ func TestServeDoesNotAllocate(t *testing.T) {
 		h.Serve(w, r, from, true)
 		if n := testing.AllocsPerRun(200, func() { h.Serve(w, r, from, true) }); n != 0 {
 			t.Errorf("%.1f allocs per query, want 0", n)
+		}
+	}
+}
+
+// presentName must agree with miekg/dns on every name, escapes included.
+func TestPresentNameMatchesMiekg(t *testing.T) {
+	names := []string{".", "www.gslb.example.com.", "WwW.GsLb.ExAmPlE.CoM.", `a\.b.example.`, `sp\ ace.x.`, `\000\255z.example.`, `q\"uote.(p).@at;.x.`, "_srv._tcp.Example.", `back\\slash.`}
+	for _, name := range names {
+		buf := make([]byte, 512)
+		n, err := dns.PackDomainName(name, buf, 0, nil, false)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		dst := make([]byte, maxPresent)
+		got := string(dst[:presentName(dst, buf[:n])])
+		want, _, err := dns.UnpackDomainName(buf[:n], 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want = strings.ToLower(want); got != want {
+			t.Errorf("presentName(%q) = %q, want %q", name, got, want)
 		}
 	}
 }

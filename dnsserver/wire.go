@@ -243,36 +243,56 @@ func parseECS(b []byte, e *ecs) error {
 // dst (escaping as miekg/dns does, so it matches configured names) and
 // returns the length.
 func presentName(dst []byte, wire []byte) int {
-	n := 0
-	off := 0
 	if len(wire) == 0 || wire[0] == 0 {
 		dst[0] = '.'
 		return 1
 	}
-	for off < len(wire) && wire[off] != 0 {
+	n := 0
+	for off := 0; off < len(wire) && wire[off] != 0; {
 		l := int(wire[off])
-		for _, c := range wire[off+1 : off+1+l] {
-			if p := plainLower[c]; p != 0 {
-				dst[n] = p
-				n++
-				continue
+		label := wire[off+1 : off+1+l]
+		out := dst[n : n+l] // one bounds check per label on the common path
+		plain := true
+		for i, c := range label {
+			p := plainLower[c]
+			out[i] = p
+			if p == 0 {
+				plain = false
+				break
 			}
-			switch {
-			case c == '.' || c == ' ' || c == '\'' || c == '@' || c == ';' || c == '(' || c == ')' || c == '"' || c == '\\':
-				dst[n] = '\\'
-				dst[n+1] = c
-				n += 2
-			default: // not printable
-				dst[n] = '\\'
-				dst[n+1] = '0' + c/100
-				dst[n+2] = '0' + c/10%10
-				dst[n+3] = '0' + c%10
-				n += 4
-			}
+		}
+		if plain {
+			n += l
+		} else {
+			n = escapeLabel(dst, n, label)
 		}
 		dst[n] = '.'
 		n++
 		off += 1 + l
+	}
+	return n
+}
+
+// escapeLabel writes a label that has bytes needing escapes.
+func escapeLabel(dst []byte, n int, label []byte) int {
+	for _, c := range label {
+		if p := plainLower[c]; p != 0 {
+			dst[n] = p
+			n++
+			continue
+		}
+		switch {
+		case c == '.' || c == ' ' || c == '\'' || c == '@' || c == ';' || c == '(' || c == ')' || c == '"' || c == '\\':
+			dst[n] = '\\'
+			dst[n+1] = c
+			n += 2
+		default: // not printable
+			dst[n] = '\\'
+			dst[n+1] = '0' + c/100
+			dst[n+2] = '0' + c/10%10
+			dst[n+3] = '0' + c%10
+			n += 4
+		}
 	}
 	return n
 }
