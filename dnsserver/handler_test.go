@@ -2,6 +2,7 @@ package dnsserver
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -422,5 +423,14 @@ func BenchmarkServe(b *testing.B) {
 			b.Fatal("no reply")
 		}
 		i++
+	}
+}
+
+func TestServerRejectsWildcard(t *testing.T) {
+	for _, a := range []string{"0.0.0.0:0", "[::]:0"} {
+		_, err := NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), Config{Listen: []string{"127.0.0.1:0", a}}, newTestHandler(t, demoStore(t)))
+		if !errors.Is(err, ErrWildcard) {
+			t.Errorf("%s: err %v, want ErrWildcard", a, err)
+		}
 	}
 }

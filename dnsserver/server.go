@@ -51,6 +51,9 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// ErrWildcard rejects 0.0.0.0 and :: as listen addresses.
+var ErrWildcard = errors.New("wildcard listen address")
+
 // Server serves DNS over UDP and TCP with a fixed number of goroutines per
 // UDP socket and a bounded number of TCP connections.
 type Server struct {
@@ -82,6 +85,13 @@ func NewServer(log *slog.Logger, cfg Config, h *Handler) (*Server, error) {
 		if err != nil {
 			s.closeListeners()
 			return nil, fmt.Errorf("dns server: listen address %q: %w", a, err)
+		}
+		if ap.Addr().IsUnspecified() {
+			// A reply must leave from the address the query was sent to, or
+			// resolvers drop it; on a wildcard socket the kernel picks the
+			// source by route, which differs on multi-homed hosts.
+			s.closeListeners()
+			return nil, fmt.Errorf("dns server: listen address %q: list each address to serve on (e.g. \"192.0.2.53:53\"), not a wildcard: %w", a, ErrWildcard)
 		}
 		u, t, err := listenPair(ap)
 		if err != nil {
