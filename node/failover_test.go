@@ -75,8 +75,9 @@ func (e *endpoint) start() {
 	e.serve(l)
 }
 
-// failoverNode starts a node whose three regions are probed at real HTTP
-// servers on 127.0.0.2-4.
+// failoverNode starts a node whose three regions are probed at real
+// servers on 127.0.0.2-4: HTTP checks for us-east and eu-west, a TCP
+// connect for ap-southeast.
 func failoverNode(t *testing.T, interval string, rise int) (*Node, map[string]*endpoint) {
 	eps := map[string]*endpoint{
 		"us-east":      newEndpoint(t, "127.0.0.2"),
@@ -115,6 +116,8 @@ endpoints = [%q]
 [pools.www.members.ap-southeast]
 addresses = ["203.0.113.10"]
 endpoints = [%q]
+[pools.www.members.ap-southeast.check]
+type = "tcp"                  # this region is judged by a TCP connect
 `, interval, rise, eps["us-east"].addr, eps["eu-west"].addr, eps["ap-southeast"].addr)
 	os.MkdirAll(filepath.Join(dir, "zones"), 0o755)
 	if err := os.WriteFile(filepath.Join(dir, "zones", "z.toml"), []byte(zone), 0o644); err != nil {
