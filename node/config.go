@@ -37,31 +37,18 @@ type DNSConfig struct {
 }
 
 // Duration is a time.Duration written as "10s" in TOML.
-type Duration struct{ time.Duration }
-
-// UnmarshalText parses a Go duration, so a bad one is reported at its line.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("%q is not a duration (e.g. \"10s\")", b)
-	}
-	if v < 0 {
-		return fmt.Errorf("duration %q is negative", b)
-	}
-	d.Duration = v
-	return nil
-}
+type Duration = zones.Duration
 
 // DefaultConfig returns the defaults every field starts from.
 func DefaultConfig() Config {
 	return Config{
 		DNS: DNSConfig{
 			Listen:         []string{"127.0.0.1:53", "[::1]:53"},
-			TCPIdleTimeout: Duration{10 * time.Second},
+			TCPIdleTimeout: Duration{Duration: 10 * time.Second},
 		},
 		Zones:         "zones",
 		LogLevel:      "info",
-		WatchInterval: Duration{2 * time.Second},
+		WatchInterval: Duration{Duration: 2 * time.Second},
 	}
 }
 

@@ -43,7 +43,7 @@ func startNode(t *testing.T, cfgPath string, mutate func(*Config)) *Node {
 		t.Fatal(err)
 	}
 	cfg.DNS.Listen = []string{"127.0.0.1:0"}
-	cfg.WatchInterval = Duration{0}
+	cfg.WatchInterval = Duration{Duration: 0}
 	if mutate != nil {
 		mutate(&cfg)
 	}
@@ -161,7 +161,7 @@ func TestReloadUnderLoad(t *testing.T) {
 // deadline) for the node to notice without SIGHUP.
 func TestWatchReloadsChangedFiles(t *testing.T) {
 	cfgPath, zoneFile := copyDemo(t)
-	n := startNode(t, cfgPath, func(c *Config) { c.WatchInterval = Duration{20 * time.Millisecond} })
+	n := startNode(t, cfgPath, func(c *Config) { c.WatchInterval = Duration{Duration: 20 * time.Millisecond} })
 	good, _ := os.ReadFile(zoneFile)
 	edited := strings.Replace(string(good), `"198.51.100.10"`, `"198.51.100.12"`, 1)
 	if err := os.WriteFile(zoneFile, []byte(edited), 0o644); err != nil {

@@ -2,10 +2,13 @@ package zones
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
+	"slices"
 	"sort"
 	"strings"
 
+	"github.com/meridian-gtm/meridian/geo"
 	"github.com/miekg/dns"
 )
 
@@ -207,11 +210,8 @@ func isCode(s string, n int) bool {
 }
 
 func isContinent(s string) bool {
-	switch s {
-	case "AF", "AN", "AS", "EU", "NA", "OC", "SA":
-		return true
-	}
-	return false
+	_, _, ok := geo.ContinentCentroid(s) // the table has exactly the seven codes
+	return ok
 }
 
 // ownerName validates a record or pool key and returns its FQDN.
@@ -236,12 +236,7 @@ func (v *validator) ownerName(z *Zone, name string, pos Pos) (string, bool) {
 // have records, to check collisions with pools.
 func (v *validator) records(z *Zone, raw *rawZone) map[string]Pos {
 	owners := map[string]Pos{}
-	names := make([]string, 0, len(raw.Records))
-	for n := range raw.Records {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(raw.Records)) {
 		r := raw.Records[name]
 		path := "records." + key(name)
 		pos := v.at(path)
@@ -418,12 +413,7 @@ func (v *validator) pools(z *Zone, raw *rawZone, records map[string]Pos) {
 			cuts = append(cuts, s.Owner)
 		}
 	}
-	names := make([]string, 0, len(raw.Pools))
-	for n := range raw.Pools {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(raw.Pools)) {
 		r := raw.Pools[name]
 		path := "pools." + key(name)
 		p := &Pool{Pos: v.at(path), TTL: DefaultPoolTTL, Answers: 1}
