@@ -32,7 +32,7 @@ func fuzzHandler(f *testing.F, logs *bytes.Buffer) *Handler {
 		f.Fatalf("load demo zones: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(logs, nil))
-	store, err := zones.NewStore(log, zc, g)
+	store, err := zones.NewStore(zc, g)
 	if err != nil {
 		f.Fatalf("demo store: %v", err)
 	}

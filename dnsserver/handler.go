@@ -112,14 +112,12 @@ func (h *Handler) serve(w *worker, req []byte, from netip.Addr, udp bool) []byte
 		m.Rcode = dns.RcodeBadVers
 	case q.qclass != dns.ClassINET && q.qclass != dns.ClassANY:
 		m.Rcode = dns.RcodeRefused
-	case q.qtype == dns.TypeAXFR || q.qtype == dns.TypeIXFR || q.qtype == dns.TypeMAILB || q.qtype == dns.TypeMAILA || q.qtype == dns.TypeOPT:
+	case q.qtype == dns.TypeOPT:
+		m.Rcode = dns.RcodeFormatError // a pseudo-type, not a question
+	case q.qtype == dns.TypeAXFR || q.qtype == dns.TypeIXFR:
+		m.Rcode = dns.RcodeRefused // no zone transfers: each node compiles its own zones
+	case q.qtype == dns.TypeMAILB || q.qtype == dns.TypeMAILA:
 		m.Rcode = dns.RcodeNotImplemented
-		if q.qtype == dns.TypeOPT {
-			m.Rcode = dns.RcodeFormatError
-		}
-		if q.qtype == dns.TypeAXFR || q.qtype == dns.TypeIXFR {
-			m.Rcode = dns.RcodeRefused // no zone transfers: each node compiles its own zones
-		}
 	default:
 		client := from
 		if q.ecs.present && q.ecs.source > 0 {

@@ -29,7 +29,7 @@ func demoStore(t testing.TB) *zones.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := zones.NewStore(slog.New(slog.NewTextHandler(io.Discard, nil)), cfg, g)
+	st, err := zones.NewStore(cfg, g)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +248,7 @@ func bigStore(t testing.TB) *zones.Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := zones.NewStore(slog.New(slog.NewTextHandler(io.Discard, nil)), &zones.Config{Zones: []*zones.Zone{z}}, nil)
+	st, err := zones.NewStore(&zones.Config{Zones: []*zones.Zone{z}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -72,7 +72,7 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	store, err := zones.NewStore(log, zc, g)
+	store, err := zones.NewStore(zc, g)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package zones
 
 import (
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 
@@ -13,25 +12,21 @@ import (
 // Load, which is one atomic load; writers (reload, health, overrides) are
 // serialized by mu and each builds a whole new Snapshot before publishing.
 type Store struct {
-	log *slog.Logger
 	cur atomic.Pointer[Snapshot]
 
 	mu sync.Mutex // held by writers; guards in
 	in Inputs
-	// OnPublish, if set before the first update, is called (under mu)
-	// with every newly published snapshot.
-	OnPublish func(*Snapshot)
 }
 
 // NewStore compiles the first snapshot. The config's policy tests must pass.
-func NewStore(log *slog.Logger, cfg *Config, g *geo.Table) (*Store, error) {
+func NewStore(cfg *Config, g *geo.Table) (*Store, error) {
 	if g == nil {
 		g = geo.Empty()
 	}
 	if err := RunTests(cfg, g); err != nil {
 		return nil, err
 	}
-	s := &Store{log: log, in: Inputs{Config: cfg, Geo: g}}
+	s := &Store{in: Inputs{Config: cfg, Geo: g}}
 	snap, err := Compile(s.in)
 	if err != nil {
 		return nil, err
@@ -106,8 +101,5 @@ func (s *Store) publish(in Inputs) error {
 	}
 	s.in = in
 	s.cur.Store(snap)
-	if s.OnPublish != nil {
-		s.OnPublish(snap)
-	}
 	return nil
 }
