@@ -55,11 +55,10 @@ func Compile(in Inputs) (*Snapshot, error) {
 	s := &Snapshot{
 		Inputs: in,
 		zones:  make(map[string]*zoneData, len(in.Config.Zones)),
-		names:  make(map[string]*node),
 	}
 	decisions := map[string]*decision{}
 	for _, zc := range in.Config.Zones {
-		z := &zoneData{cfg: zc, origin: zc.Origin}
+		z := &zoneData{cfg: zc, origin: zc.Origin, names: make(map[string]*node)}
 		z.soa = []dns.RR{zc.SOA}
 		neg := dns.Copy(zc.SOA).(*dns.SOA)
 		neg.Hdr.Ttl = min(zc.SOA.Hdr.Ttl, zc.SOA.Minttl) // RFC 2308 §5
@@ -83,13 +82,15 @@ func Compile(in Inputs) (*Snapshot, error) {
 			s.pools = append(s.pools, p)
 		}
 		for _, ns := range zc.NS {
-			if n, ok := s.names[ns.Ns]; ok {
+			if n, ok := z.names[ns.Ns]; ok {
 				z.nsGlue = append(z.nsGlue, n.get(dns.TypeA)...)
 				z.nsGlue = append(z.nsGlue, n.get(dns.TypeAAAA)...)
 			}
 		}
 	}
-	s.link()
+	for _, z := range s.zones {
+		z.link()
+	}
 	s.Built = time.Now()
 	return s, nil
 }
@@ -97,11 +98,11 @@ func Compile(in Inputs) (*Snapshot, error) {
 // addNode returns the node for name, creating it and any empty
 // non-terminals between it and the apex.
 func (s *Snapshot) addNode(z *zoneData, name string) *node {
-	if n, ok := s.names[name]; ok {
+	if n, ok := z.names[name]; ok {
 		return n
 	}
 	n := &node{zone: z, name: name}
-	s.names[name] = n
+	z.names[name] = n
 	if name != z.origin {
 		off, _ := dns.NextLabel(name, 0)
 		s.addNode(z, name[off:])
@@ -110,10 +111,10 @@ func (s *Snapshot) addNode(z *zoneData, name string) *node {
 }
 
 // link sets each node's delegation cut, wildcard child and cut glue.
-func (s *Snapshot) link() {
-	for name, n := range s.names {
+func (z *zoneData) link() {
+	for name, n := range z.names {
 		if strings.HasPrefix(name, "*.") {
-			if parent, ok := s.names[name[2:]]; ok {
+			if parent, ok := z.names[name[2:]]; ok {
 				parent.wildcard = n
 			}
 		}
@@ -123,17 +124,17 @@ func (s *Snapshot) link() {
 			if a == n.zone.origin {
 				break
 			}
-			if p, ok := s.names[a]; ok && p.get(dns.TypeNS) != nil {
+			if p, ok := z.names[a]; ok && p.get(dns.TypeNS) != nil {
 				n.cut = p
 			}
 		}
 	}
-	for _, n := range s.names {
+	for _, n := range z.names {
 		if n.cut != n {
 			continue
 		}
 		for _, rr := range n.get(dns.TypeNS) {
-			if g, ok := s.names[rr.(*dns.NS).Ns]; ok {
+			if g, ok := z.names[rr.(*dns.NS).Ns]; ok {
 				n.glue = append(n.glue, g.get(dns.TypeA)...)
 				n.glue = append(n.glue, g.get(dns.TypeAAAA)...)
 			}

@@ -63,8 +63,8 @@ func (s *Snapshot) Explain(client netip.Prefix, qname string, qtype uint16) *Exp
 	default:
 		e.ScopeWhy = fmt.Sprintf("every client in %s gets this answer", netip.PrefixFrom(client.Addr(), e.Result.ScopeBits).Masked())
 	}
-	n, ok := s.names[qname]
-	if !ok || n.pool == nil {
+	n, _ := s.find(qname)
+	if n == nil || n.pool == nil {
 		return e
 	}
 	p := n.pool

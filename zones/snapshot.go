@@ -17,7 +17,6 @@ type Snapshot struct {
 	Built  time.Time // when Compile finished
 
 	zones map[string]*zoneData // origin → zone
-	names map[string]*node     // every owner name (and empty non-terminal) of every zone
 	pools []*pool              // for explain and status, in zone then owner order
 }
 
@@ -32,6 +31,7 @@ type Inputs struct {
 type zoneData struct {
 	cfg    *Zone
 	origin string
+	names  map[string]*node // every owner name and empty non-terminal; zones nest, so each has its own
 	soa    []dns.RR // apex SOA, for SOA queries
 	negSOA []dns.RR // SOA with the negative-caching TTL, for the authority section
 	ns     []dns.RR // apex NS set
@@ -109,14 +109,12 @@ func (s *Snapshot) Answer(r *Result, qname string, qtype uint16, client netip.Ad
 	s.resolve(r, n, z, qname, qtype, client, 0)
 }
 
-// find returns the node for qname if it exists, and the zone it is in.
+// find returns the most specific zone holding qname, and qname's node in
+// it if the name exists.
 func (s *Snapshot) find(qname string) (*node, *zoneData) {
-	if n, ok := s.names[qname]; ok {
-		return n, n.zone
-	}
 	for off, end := 0, false; !end; off, end = dns.NextLabel(qname, off) {
 		if z, ok := s.zones[qname[off:]]; ok {
-			return nil, z
+			return z.names[qname], z
 		}
 	}
 	return nil, nil
@@ -125,14 +123,14 @@ func (s *Snapshot) find(qname string) (*node, *zoneData) {
 // encloser returns the closest existing ancestor of qname in z.
 func (s *Snapshot) encloser(z *zoneData, qname string) *node {
 	for off, end := dns.NextLabel(qname, 0); !end; off, end = dns.NextLabel(qname, off) {
-		if n, ok := s.names[qname[off:]]; ok && n.zone == z {
+		if n, ok := z.names[qname[off:]]; ok {
 			return n
 		}
 		if len(qname[off:]) <= len(z.origin) {
 			break
 		}
 	}
-	return s.names[z.origin]
+	return z.names[z.origin]
 }
 
 func (s *Snapshot) resolve(r *Result, n *node, z *zoneData, qname string, qtype uint16, client netip.Addr, depth int) {

@@ -403,3 +403,35 @@ region = "b"
 		t.Fatalf("err = %v, want a failed policy test naming test.toml:line", err)
 	}
 }
+
+// A parent and its delegated child served by the same node: the child's
+// names are answered from the child zone, not referred.
+func TestNestedZones(t *testing.T) {
+	parent := parseZone(t, `zone = "example.test"
+ns = ["ns.example.net."]
+[records.sub]
+NS = ["ns.example.net."]
+[records.www]
+A = ["192.0.2.1"]
+`)
+	child := parseZone(t, `zone = "sub.example.test"
+ns = ["ns.example.net."]
+[records.www]
+A = ["192.0.2.2"]
+`)
+	s := compile(t, Inputs{Config: &Config{Zones: []*Zone{parent, child}}})
+	for _, tc := range []struct{ q, want string }{
+		{"www.example.test.", "192.0.2.1"},
+		{"www.sub.example.test.", "192.0.2.2"},
+	} {
+		r := ask(s, tc.q, dns.TypeA, "")
+		if !r.Authoritative || len(r.Answer) != 1 || zonesData(r) != tc.want {
+			t.Errorf("%s: aa=%v answer %v, want %s", tc.q, r.Authoritative, r.Answer, tc.want)
+		}
+	}
+	if r := ask(s, "sub.example.test.", dns.TypeSOA, ""); !r.Authoritative || len(r.Answer) != 1 {
+		t.Errorf("child apex SOA: aa=%v answer %v", r.Authoritative, r.Answer)
+	}
+}
+
+func zonesData(r *Result) string { return AnswerData(r.Answer)[0] }
