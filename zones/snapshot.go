@@ -32,10 +32,10 @@ type zoneData struct {
 	cfg    *Zone
 	origin string
 	names  map[string]*node // every owner name and empty non-terminal; zones nest, so each has its own
-	soa    []dns.RR // apex SOA, for SOA queries
-	negSOA []dns.RR // SOA with the negative-caching TTL, for the authority section
-	ns     []dns.RR // apex NS set
-	nsGlue []dns.RR // addresses of in-zone name servers
+	soa    []dns.RR         // apex SOA, for SOA queries
+	negSOA []dns.RR         // SOA with the negative-caching TTL, for the authority section
+	ns     []dns.RR         // apex NS set
+	nsGlue []dns.RR         // addresses of in-zone name servers
 }
 
 // node is one owner name of a zone.
