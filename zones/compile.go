@@ -88,8 +88,14 @@ func Compile(in Inputs) (*Snapshot, error) {
 			}
 		}
 	}
+	s.exact = make(map[string]*node)
 	for _, z := range s.zones {
 		z.link()
+		for name, n := range z.names {
+			if _, owner := s.find(name); owner == z {
+				s.exact[name] = n
+			}
+		}
 	}
 	s.Built = time.Now()
 	return s, nil

@@ -17,7 +17,10 @@ type Snapshot struct {
 	Built  time.Time // when Compile finished
 
 	zones map[string]*zoneData // origin → zone
-	pools []*pool              // for explain and status, in zone then owner order
+	// exact holds every name of every zone, each in the most specific zone
+	// that holds it: one lookup answers most queries.
+	exact map[string]*node
+	pools []*pool // for explain and status, in zone then owner order
 }
 
 // Inputs is everything a Snapshot is compiled from.
@@ -112,6 +115,9 @@ func (s *Snapshot) Answer(r *Result, qname string, qtype uint16, client netip.Ad
 // find returns the most specific zone holding qname, and qname's node in
 // it if the name exists.
 func (s *Snapshot) find(qname string) (*node, *zoneData) {
+	if n, ok := s.exact[qname]; ok {
+		return n, n.zone
+	}
 	for off, end := 0, false; !end; off, end = dns.NextLabel(qname, off) {
 		if z, ok := s.zones[qname[off:]]; ok {
 			return z.names[qname], z
