@@ -174,7 +174,8 @@ func (s *Snapshot) resolve(r *Result, n *node, z *zoneData, qname string, qtype 
 	if synth {
 		rename(r.Answer[start:], qname)
 	}
-	if len(r.Answer) == start && r.Rcode == dns.RcodeSuccess && depth == 0 {
+	if len(r.Answer) == start && r.Rcode == dns.RcodeSuccess {
+		// NODATA, also at the end of a CNAME chain: the SOA of the zone that has no data.
 		r.Ns = append(r.Ns, z.negSOA...)
 	}
 }
