@@ -14,7 +14,6 @@ import (
 type pool struct {
 	cfg      *Pool
 	zone     *zoneData
-	dec      *decision
 	m        *geo.Map // address → index into choices
 	unplaced uint16   // the choice for a client we cannot place
 	choices  []choice
@@ -79,7 +78,6 @@ func Compile(in Inputs) (*Snapshot, error) {
 				return nil, err
 			}
 			n.pool = p
-			s.pools = append(s.pools, p)
 		}
 		for _, ns := range zc.NS {
 			if n, ok := z.names[ns.Ns]; ok {
@@ -178,7 +176,7 @@ func compilePool(pc *Pool, z *zoneData, in Inputs, decisions map[string]*decisio
 		d.unplaced = keyOf(0)
 		decisions[sig] = d
 	}
-	p := &pool{cfg: pc, zone: z, dec: d, m: d.m, unplaced: d.unplaced, ttl: pc.TTL}
+	p := &pool{cfg: pc, zone: z, m: d.m, unplaced: d.unplaced, ttl: pc.TTL}
 	if rules.unstable() {
 		p.ttl = pc.UnstableTTL
 	}

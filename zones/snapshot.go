@@ -20,7 +20,6 @@ type Snapshot struct {
 	// exact holds every name of every zone, each in the most specific zone
 	// that holds it: one lookup answers most queries.
 	exact map[string]*node
-	pools []*pool // for explain and status, in zone then owner order
 }
 
 // Inputs is everything a Snapshot is compiled from.
