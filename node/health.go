@@ -1,6 +1,9 @@
 package node
 
 import (
+	"context"
+
+	"github.com/meridian-gtm/meridian/probes"
 	"github.com/meridian-gtm/meridian/zones"
 )
 
@@ -41,4 +44,10 @@ func sameHealth(a, b zones.HealthView) bool {
 		}
 	}
 	return true
+}
+
+// ProbeOnce probes every endpoint of zc once from this machine and folds
+// the results into member health, for `meridian explain -probe`.
+func ProbeOnce(ctx context.Context, zc *zones.Config) zones.HealthView {
+	return zones.FoldHealth(zc, probes.Once(ctx, zc.Targets(), 0))
 }

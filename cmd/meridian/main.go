@@ -180,6 +180,7 @@ func orNone(s string) string {
 func explain(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("explain", flag.ContinueOnError)
 	client := fs.String("client", "", "client address or ECS prefix, e.g. 198.51.100.7 or 198.51.100.0/24")
+	probe := fs.Bool("probe", false, "probe every endpoint once from this machine and use what it sees as region health")
 	path := fs.String("config", defaultConfig, "node config file")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -208,7 +209,14 @@ func explain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	snap, err := zones.Compile(zones.Inputs{Config: zc, Geo: g})
+	var health zones.HealthView
+	if *probe {
+		health = node.ProbeOnce(context.Background(), zc)
+		fmt.Fprintf(stdout, "health:    one probe of each of %d endpoints from this machine (no rise/fall)\n", len(zc.Targets()))
+	} else {
+		fmt.Fprintf(stdout, "health:    not probed: every region counts as up (-probe checks each endpoint once)\n")
+	}
+	snap, err := zones.Compile(zones.Inputs{Config: zc, Geo: g, Health: health})
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -87,5 +88,52 @@ func TestUsageErrors(t *testing.T) {
 	}
 	if code, out, _ := runCmd("version"); code != 0 || !strings.HasPrefix(out, "meridian ") {
 		t.Errorf("version: exit %d, %q", code, out)
+	}
+}
+
+// explain -probe checks each endpoint once and shows the verdict and reason.
+func TestExplainProbe(t *testing.T) {
+	dir := t.TempDir()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	live, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
+	os.MkdirAll(filepath.Join(dir, "zones"), 0o755)
+	os.WriteFile(filepath.Join(dir, "node.toml"), []byte("zones = \"zones\"\n[dns]\nlisten = [\"127.0.0.1:0\"]\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "zones", "p.toml"), []byte(`zone = "p.test"
+ns = ["ns.example.net."]
+[regions.a]
+lat = 0
+lon = 0
+[regions.b]
+lat = 1
+lon = 1
+[pools.db]
+policy = "failover"
+order = ["a", "b"]
+[pools.db.check]
+type = "tcp"
+[pools.db.members.a]
+addresses = ["192.0.2.1"]
+endpoints = ["`+dead+`"]
+[pools.db.members.b]
+addresses = ["192.0.2.2"]
+endpoints = ["`+live.Addr().String()+`"]
+`), 0o644)
+	code, out, errOut := runCmd("explain", "-config", filepath.Join(dir, "node.toml"), "-probe", "-client", "192.0.2.9", "db.p.test")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"one probe of each of 2 endpoints", "a ", "down: 0 of 1 endpoints up", "refused", "chosen:    b", "192.0.2.2"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
 	}
 }
