@@ -1,6 +1,7 @@
 package zones
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -186,7 +187,8 @@ func LoadFiles(files ...string) (*Config, error) {
 		}
 		z, err := ParseZone(f, data)
 		if err != nil {
-			if l, ok := asList(err); ok {
+			var l ErrorList
+			if errors.As(err, &l) {
 				c.merge(l)
 				continue
 			}
@@ -205,25 +207,6 @@ func LoadFiles(files ...string) (*Config, error) {
 		return nil, err
 	}
 	return cfg, nil
-}
-
-func asList(err error) (ErrorList, bool) {
-	for err != nil {
-		if l, ok := err.(ErrorList); ok {
-			return l, true
-		}
-		u, ok := err.(interface{ Unwrap() []error })
-		if !ok {
-			break
-		}
-		for _, e := range u.Unwrap() {
-			if l, ok := asList(e); ok {
-				return l, true
-			}
-		}
-		return nil, false
-	}
-	return nil, false
 }
 
 // fqdn makes name absolute and lower-case, relative to origin; "@" is the origin.

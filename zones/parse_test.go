@@ -2,6 +2,8 @@ package zones
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -85,5 +87,18 @@ func TestDemoZoneParses(t *testing.T) {
 	z := demoZone(t)
 	if z.Origin != "gslb.example.com." || len(z.Pools) != 3 || len(z.Regions) != 3 || len(z.Tests) == 0 {
 		t.Fatalf("demo zone: origin %s, %d pools, %d regions, %d tests", z.Origin, len(z.Pools), len(z.Regions), len(z.Tests))
+	}
+}
+
+// Every file's errors are reported in one go, each under its own name.
+func TestLoadDirReportsEveryFile(t *testing.T) {
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "a.toml"), []byte("zone = \"a.test\"\nns = [\"n.example.\"]\nbogus = 1\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "b.toml"), []byte("zone = \"b.test\"\n"), 0o644)
+	_, err := LoadDir(dir)
+	for _, want := range []string{"a.toml:3:1: unknown key \"bogus\"", "b.toml:1:1: missing key \"ns\""} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q: %v", want, err)
+		}
 	}
 }
