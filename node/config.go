@@ -3,6 +3,7 @@ package node
 import (
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"path/filepath"
 	"strings"
 	"time"
@@ -67,6 +68,15 @@ func LoadConfig(file string) (Config, error) {
 	}
 	if len(cfg.DNS.Listen) == 0 {
 		return Config{}, fmt.Errorf("%s: dns.listen is empty: %w", file, zones.ErrInvalid)
+	}
+	for _, a := range cfg.DNS.Listen {
+		ap, err := netip.ParseAddrPort(a)
+		switch {
+		case err != nil:
+			return Config{}, fmt.Errorf("%s: dns.listen %q is not an address:port (e.g. \"192.0.2.53:53\", \"[2001:db8::53]:53\"): %w", file, a, zones.ErrInvalid)
+		case ap.Addr().IsUnspecified():
+			return Config{}, fmt.Errorf("%s: dns.listen %q: list each address to serve on, not a wildcard (replies must leave from the address asked): %w", file, a, zones.ErrInvalid)
+		}
 	}
 	return cfg, nil
 }

@@ -2,6 +2,7 @@ package node
 
 import (
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,5 +38,15 @@ func TestDeployExamplesLoad(t *testing.T) {
 	}
 	if found == 0 {
 		t.Fatal("no example node.toml under deploy/")
+	}
+}
+
+func TestLoadConfigRejectsBadListen(t *testing.T) {
+	for _, l := range []string{`"0.0.0.0:53"`, `"[::]:53"`, `"localhost:53"`} {
+		f := filepath.Join(t.TempDir(), "node.toml")
+		os.WriteFile(f, []byte("[dns]\nlisten = ["+l+"]\n"), 0o644)
+		if _, err := LoadConfig(f); err == nil || !strings.Contains(err.Error(), "node.toml: dns.listen") {
+			t.Errorf("listen %s: err %v", l, err)
+		}
 	}
 }
