@@ -131,9 +131,6 @@ type validator struct {
 
 func (v *validator) at(path string) Pos { return v.p.at(path) }
 
-// key is a key component as it appears in a positions path: unquoted.
-func key(s string) string { return s }
-
 func (v *validator) zone(file string, raw *rawZone) *Zone {
 	z := &Zone{File: file, TTL: DefaultTTL, Regions: map[string]*Region{}}
 	if raw.TTL != nil {
@@ -160,7 +157,7 @@ func (v *validator) zone(file string, raw *rawZone) *Zone {
 
 func (v *validator) regions(z *Zone, raw *rawZone) {
 	for name, r := range raw.Regions {
-		path := "regions." + key(name)
+		path := "regions." + name
 		reg := &Region{Pos: v.at(path), Name: name, Country: strings.ToUpper(r.Country), Continent: strings.ToUpper(r.Continent)}
 		if !validLabel(name) {
 			v.add(reg.Pos, "region name %q: use letters, digits, '-' and '_'", name)
@@ -238,7 +235,7 @@ func (v *validator) records(z *Zone, raw *rawZone) map[string]Pos {
 	owners := map[string]Pos{}
 	for _, name := range slices.Sorted(maps.Keys(raw.Records)) {
 		r := raw.Records[name]
-		path := "records." + key(name)
+		path := "records." + name
 		pos := v.at(path)
 		owner, ok := v.ownerName(z, name, pos)
 		if !ok {
@@ -415,7 +412,7 @@ func (v *validator) pools(z *Zone, raw *rawZone, records map[string]Pos) {
 	}
 	for _, name := range slices.Sorted(maps.Keys(raw.Pools)) {
 		r := raw.Pools[name]
-		path := "pools." + key(name)
+		path := "pools." + name
 		p := &Pool{Pos: v.at(path), TTL: DefaultPoolTTL, Answers: 1}
 		owner, ok := v.ownerName(z, name, p.Pos)
 		if !ok {
@@ -459,10 +456,10 @@ func (v *validator) members(z *Zone, p *Pool, path string, r rawPool) {
 	}
 	var anyA, anyAAAA, badAddr bool
 	for region, m := range r.Members {
-		mpath := path + ".members." + key(region)
+		mpath := path + ".members." + region
 		mem := &Member{Pos: v.at(mpath), Region: region, Weight: 1}
 		if _, ok := z.Regions[region]; !ok {
-			v.add(mem.Pos, "pool %s: member %q is not a region: define [regions.%s]", p.Owner, region, key(region))
+			v.add(mem.Pos, "pool %s: member %q is not a region: define [regions.%s]", p.Owner, region, region)
 		}
 		if m.Weight != nil {
 			mem.Weight = *m.Weight
@@ -605,7 +602,7 @@ func contains(list []string, s string) bool {
 func (v *validator) geoRules(z *Zone, p *Pool, path string, r rawPool) {
 	add := func(scope GeoScope, field string, rules map[string][]string) {
 		for code, regions := range rules {
-			pos := v.at(path + ".geo." + field + "." + key(code))
+			pos := v.at(path + ".geo." + field + "." + code)
 			c := strings.ToUpper(code)
 			ok := false
 			switch scope {
@@ -779,7 +776,7 @@ func (v *validator) health(p *Pool, path string, r rawPool) {
 	}
 	for _, m := range p.Members {
 		rm := r.Members[m.Region]
-		mpath := path + ".members." + key(m.Region)
+		mpath := path + ".members." + m.Region
 		c, port := poolCheck, poolPort
 		if rm.Check != nil {
 			base := rawCheck{}
