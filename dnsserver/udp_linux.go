@@ -128,6 +128,8 @@ func (s *Server) serveUDPBatch(bc *batchConn) {
 			if errors.Is(err, unix.EBADF) {
 				return
 			}
+			// Anything else (ENOMEM, say) may repeat at once: do not spin.
+			time.Sleep(10 * time.Millisecond)
 			continue
 		}
 		ns := 0
