@@ -63,37 +63,13 @@ func (c rawCheck) over(m *rawCheck) rawCheck {
 	if m == nil {
 		return c
 	}
-	pick := func(a, b *string) *string {
-		if b != nil {
-			return b
-		}
-		return a
-	}
 	r := c
 	r.Type, r.Method, r.Path, r.Host, r.Body = pick(c.Type, m.Type), pick(c.Method, m.Method), pick(c.Path, m.Path), pick(c.Host, m.Host), pick(c.Body, m.Body)
 	r.ExpectBody, r.ExpectRegexp, r.TLSServerName, r.TLSCA = pick(c.ExpectBody, m.ExpectBody), pick(c.ExpectRegexp, m.ExpectRegexp), pick(c.TLSServerName, m.TLSServerName), pick(c.TLSCA, m.TLSCA)
 	r.DNSName, r.DNSType, r.DNSRcode, r.DNSAnswer = pick(c.DNSName, m.DNSName), pick(c.DNSType, m.DNSType), pick(c.DNSRcode, m.DNSRcode), pick(c.DNSAnswer, m.DNSAnswer)
-	if m.Port != nil {
-		r.Port = m.Port
-	}
-	if m.Interval != nil {
-		r.Interval = m.Interval
-	}
-	if m.Timeout != nil {
-		r.Timeout = m.Timeout
-	}
-	if m.Rise != nil {
-		r.Rise = m.Rise
-	}
-	if m.Fall != nil {
-		r.Fall = m.Fall
-	}
-	if m.LatencyBudget != nil {
-		r.LatencyBudget = m.LatencyBudget
-	}
-	if m.TLSSkipVerify != nil {
-		r.TLSSkipVerify = m.TLSSkipVerify
-	}
+	r.Port, r.Rise, r.Fall = pick(c.Port, m.Port), pick(c.Rise, m.Rise), pick(c.Fall, m.Fall)
+	r.Interval, r.Timeout, r.LatencyBudget = pick(c.Interval, m.Interval), pick(c.Timeout, m.Timeout), pick(c.LatencyBudget, m.LatencyBudget)
+	r.TLSSkipVerify = pick(c.TLSSkipVerify, m.TLSSkipVerify)
 	if m.Headers != nil {
 		r.Headers = m.Headers
 	}
@@ -101,6 +77,14 @@ func (c rawCheck) over(m *rawCheck) rawCheck {
 		r.ExpectStatus = m.ExpectStatus
 	}
 	return r
+}
+
+// pick is b when it is set, else a.
+func pick[T any](a, b *T) *T {
+	if b != nil {
+		return b
+	}
+	return a
 }
 
 // Check defaults.

@@ -22,7 +22,6 @@ type pool struct {
 
 // choice is one answer a pool can give, ready to append.
 type choice struct {
-	key    string
 	region string // the region answering (the first, for weighted)
 	closed bool   // fail closed: answer NODATA
 	// One entry per weighted candidate; a single entry otherwise.
@@ -213,7 +212,7 @@ func parseKey(k string) verdict {
 
 // materialize turns a verdict into ready-to-append records.
 func (p *pool) materialize(v verdict) choice {
-	c := choice{key: v.key(), closed: v.closed}
+	c := choice{closed: v.closed}
 	if v.closed {
 		c.region = "none (fail closed)"
 		c.a, c.aaaa, c.cname = [][]dns.RR{nil}, [][]dns.RR{nil}, [][]dns.RR{nil}

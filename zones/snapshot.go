@@ -158,20 +158,17 @@ func (s *Snapshot) resolve(r *Result, n *node, z *zoneData, qname string, qtype 
 		return
 	}
 	start := len(r.Answer)
-	if n.pool != nil {
+	switch cn := n.get(dns.TypeCNAME); {
+	case n.pool != nil:
 		s.poolAnswer(r, n.pool, qtype, client, depth)
-	} else if cn := n.get(dns.TypeCNAME); cn != nil && qtype != dns.TypeCNAME {
+	case cn != nil && qtype != dns.TypeCNAME:
 		r.Answer = append(r.Answer, cn...)
-		if synth {
-			rename(r.Answer[start:], qname)
-		}
 		s.follow(r, cn[0].(*dns.CNAME).Target, qtype, client, depth)
-		return
-	} else {
+	default:
 		s.staticAnswer(r, n, z, qtype)
 	}
 	if synth {
-		rename(r.Answer[start:], qname)
+		rename(r.Answer[start:], n.name, qname)
 	}
 	if len(r.Answer) == start && r.Rcode == dns.RcodeSuccess {
 		// NODATA, also at the end of a CNAME chain: the SOA of the zone that has no data.
@@ -191,10 +188,15 @@ func (s *Snapshot) follow(r *Result, target string, qtype uint16, client netip.A
 	s.resolve(r, n, z, target, qtype, client, depth+1)
 }
 
-// rename copies synthesized wildcard records so they carry the query name.
-func rename(rrs []dns.RR, qname string) {
+// rename copies the records a wildcard synthesized (those owned by the
+// wildcard name; not those a followed CNAME added) so they carry the query
+// name.
+func rename(rrs []dns.RR, wildcard, qname string) {
 	owner := ""
 	for i, rr := range rrs {
+		if rr.Header().Name != wildcard {
+			continue
+		}
 		c := dns.Copy(rr)
 		if owner == "" {
 			owner = string([]byte(qname)) // qname may alias a caller's buffer

@@ -438,3 +438,31 @@ A = ["192.0.2.2"]
 }
 
 func zonesData(r *Result) string { return AnswerData(r.Answer)[0] }
+
+// A wildcard's synthesized records take the query name; records a
+// followed CNAME adds keep their own.
+func TestWildcardCNAMEKeepsTargetOwner(t *testing.T) {
+	z := parseZone(t, `zone = "wc.test"
+ns = ["ns.example.net."]
+[regions.a]
+lat = 0
+lon = 0
+[records.target]
+A = ["192.0.2.7"]
+[records."*.s"]
+CNAME = "target"
+[pools."*.p"]
+policy = "failover"
+order = ["a"]
+[pools."*.p".members.a]
+cname = "target.wc.test."
+`)
+	s := compile(t, Inputs{Config: &Config{Zones: []*Zone{z}}})
+	for _, q := range []string{"x.s.wc.test.", "x.p.wc.test."} {
+		r := ask(s, q, dns.TypeA, "")
+		got := rrStrings(r.Answer)
+		if len(got) != 2 || !strings.HasPrefix(got[0], q+" ") || !strings.HasPrefix(got[1], "target.wc.test. ") {
+			t.Errorf("%s: answer %q, want the CNAME at %s then target's A", q, got, q)
+		}
+	}
+}
