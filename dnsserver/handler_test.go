@@ -119,7 +119,14 @@ func TestServe(t *testing.T) {
 	}{
 		{name: "ecs eu", req: mkQuery(t, www, dns.TypeA, withECS("198.51.100.0/24")), from: "127.0.0.1", aa: true, answer: []string{"198.51.100.10"}, ecs: "198.51.100.0/24/24"},
 		{name: "ecs sg v6", req: mkQuery(t, www, dns.TypeAAAA, withECS("2001:db8:3::/48")), from: "127.0.0.1", aa: true, answer: []string{"2001:db8:3::10"}, ecs: "[2001:db8:3::]/48/48"},
-		{name: "ecs /16 caps scope", req: mkQuery(t, www, dns.TypeA, withECS("198.51.0.0/16")), from: "127.0.0.1", aa: true, answer: []string{"192.0.2.10"}, ecs: "198.51.0.0/16/16"},
+		// The scope is the decision boundary around the address as sent,
+		// wider, narrower or equal to the source (RFC 7871 §7.2.1).
+		{name: "ecs /16 holding two answers: scope longer than the source", req: mkQuery(t, www, dns.TypeA, withECS("198.51.0.0/16")), from: "127.0.0.1", aa: true, answer: []string{"192.0.2.10"}, ecs: "198.51.0.0/16/18"},
+		{name: "ecs /28 inside one /24 answer: scope shorter than the source", req: mkQuery(t, www, dns.TypeA, withECS("198.51.100.16/28")), from: "127.0.0.1", aa: true, answer: []string{"198.51.100.10"}, ecs: "198.51.100.16/28/24"},
+		{name: "ecs v6 /32 holding three answers: scope longer", req: mkQuery(t, www, dns.TypeAAAA, withECS("2001:db8::/32")), from: "127.0.0.1", aa: true, answer: []string{"2001:db8:1::10"}, ecs: "[2001:db8::]/32/47"},
+		{name: "ecs v6 /56 inside a /48: scope shorter", req: mkQuery(t, www, dns.TypeAAAA, withECS("2001:db8:2:ff00::/56")), from: "127.0.0.1", aa: true, answer: []string{"2001:db8:2::10"}, ecs: "[2001:db8:2:ff00::]/56/48"},
+		{name: "ecs v6 /48 equal to the decision", req: mkQuery(t, www, dns.TypeAAAA, withECS("2001:db8:3::/48")), from: "127.0.0.1", aa: true, answer: []string{"2001:db8:3::10"}, ecs: "[2001:db8:3::]/48/48"},
+		{name: "ecs v6 family, IPv4-mapped address: scope in IPv6 bits", req: mkQuery(t, www, dns.TypeA, withECS("::ffff:198.51.100.0/120")), from: "127.0.0.1", aa: true, answer: []string{"198.51.100.10"}, ecs: "198.51.100.0/120/120"}, // miekg prints a mapped address as IPv4,
 		{name: "ecs source 0 locates by resolver, scope 0", req: mkQuery(t, www, dns.TypeA, withECS("0.0.0.0/0")), from: "203.0.113.53", aa: true, answer: []string{"203.0.113.10"}, ecs: "0.0.0.0/0/0"},
 		{name: "no ecs: source address", req: mkQuery(t, www, dns.TypeA), from: "198.51.100.53", aa: true, answer: []string{"198.51.100.10"}},
 		{name: "no ecs, edns: no ecs echoed", req: mkQuery(t, www, dns.TypeA, withEDNS(1232)), from: "198.51.100.53", aa: true, answer: []string{"198.51.100.10"}},

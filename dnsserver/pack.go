@@ -90,14 +90,23 @@ func appendOPT(b []byte, w *worker, rcode, scope int) []byte {
 	return b
 }
 
-// ecsScope is the SCOPE PREFIX-LENGTH we return: how much of the address
-// the answer depended on, capped by what the client sent (RFC 7871 §7.2.1),
-// and 0 when the client sent no address bits.
+// ecsScope is the SCOPE PREFIX-LENGTH we return: the widest prefix around
+// the address as sent inside which every address gets this answer. It may
+// be longer than the source prefix (RFC 7871 §7.2.1): a /16 that holds two
+// answers gets the longer scope, so no resolver caches this answer for the
+// part of the /16 that should get the other one (§7.3). It is 0 when the
+// answer does not depend on location and when the client sent no address
+// bits.
 func ecsScope(q *query, scope int) uint8 {
-	if q.ecs.source == 0 {
+	if q.ecs.source == 0 || scope == 0 {
 		return 0
 	}
-	return uint8(min(scope, int(q.ecs.source)))
+	if q.ecs.family == 2 && q.ecs.addr.Is4In6() {
+		// The snapshot measures an IPv4-mapped address in IPv4 bits; the
+		// option speaks of the IPv6 address.
+		scope += 96
+	}
+	return uint8(scope)
 }
 
 // compressor writes names, pointing at the question name where they share
