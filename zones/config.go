@@ -161,6 +161,10 @@ type PolicyTest struct {
 	Region string   // expected region, if set
 	Answer []string // expected answer data (RR data in presentation form), if set
 	Rcode  int      // expected rcode; -1 when not checked
+	// Scope is the expected ECS scope prefix length of the answer, as a
+	// DNS reply to Client as an ECS source would carry it; -1 when not
+	// checked.
+	Scope int
 }
 
 // LoadDir loads every *.toml file in dir as a zone. All errors in all files

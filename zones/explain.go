@@ -53,16 +53,7 @@ func (s *Snapshot) Explain(client netip.Prefix, qname string, qtype uint16) *Exp
 	e := &Explanation{Client: client, Name: qname, Type: qtype}
 	e.Location, e.Network = s.Inputs.Geo.Locate(client.Addr())
 	s.Answer(&e.Result, qname, qtype, client.Addr())
-	e.Scope = e.Result.ScopeBits
-	switch {
-	case e.Result.ScopeBits == 0:
-		e.ScopeWhy = "the answer does not depend on where the client is"
-	case client.Bits() < e.Result.ScopeBits:
-		e.Scope = client.Bits()
-		e.ScopeWhy = fmt.Sprintf("the answer is the same for the client's /%d only; capped by the source prefix /%d", e.Result.ScopeBits, client.Bits())
-	default:
-		e.ScopeWhy = fmt.Sprintf("every client in %s gets this answer", netip.PrefixFrom(client.Addr(), e.Result.ScopeBits).Masked())
-	}
+	e.Scope, e.ScopeWhy = scopeOf(client, e.Result.ScopeBits)
 	n, _ := s.find(qname)
 	if n == nil || n.pool == nil {
 		return e
@@ -101,6 +92,25 @@ func (s *Snapshot) Explain(client netip.Prefix, qname string, qtype uint16) *Exp
 	}
 	e.Pool = pe
 	return e
+}
+
+// scopeOf is the ECS scope a DNS answer to client carries, given the bits
+// of the client's address the answer depended on, and why. It is the
+// widest prefix around the address in which every address gets this
+// answer, and may be longer than the source prefix (RFC 7871 §7.2.1).
+func scopeOf(client netip.Prefix, bits int) (int, string) {
+	if client.Addr().Is4In6() && bits > 0 {
+		bits += 96 // the snapshot measures a mapped address in IPv4 bits
+	}
+	switch {
+	case client.Bits() == 0:
+		return 0, "source prefix 0: the client asked not to be located; answered for the resolver's own address"
+	case bits == 0:
+		return 0, "the answer does not depend on where the client is"
+	case bits > client.Bits():
+		return bits, fmt.Sprintf("the source %s holds other answers; this one holds for %s", client.Masked(), netip.PrefixFrom(client.Addr(), bits).Masked())
+	}
+	return bits, fmt.Sprintf("every client in %s gets this answer", netip.PrefixFrom(client.Addr(), bits).Masked())
 }
 
 func (s *Snapshot) regionOf(p *pool, name string) *Region {

@@ -95,6 +95,7 @@ type rawTest struct {
 	Region string   `toml:"region"`
 	Answer []string `toml:"answer"`
 	Rcode  string   `toml:"rcode"`
+	Scope  *int     `toml:"scope"`
 }
 
 // Defaults, chosen for a GSLB: short pool TTLs so a failover reaches clients
@@ -682,7 +683,7 @@ func (v *validator) lastResort(p *Pool, path string, r rawPool) {
 func (v *validator) tests(z *Zone, raw *rawZone) {
 	for i, t := range raw.Tests {
 		path := fmt.Sprintf("test[%d]", i)
-		pt := &PolicyTest{Pos: v.at(path + ".client"), Type: dns.TypeA, Rcode: -1, Region: t.Region, Answer: t.Answer}
+		pt := &PolicyTest{Pos: v.at(path + ".client"), Type: dns.TypeA, Rcode: -1, Scope: -1, Region: t.Region, Answer: t.Answer}
 		if pt.Pos.Line == 0 {
 			pt.Pos = v.at(path)
 		}
@@ -714,8 +715,18 @@ func (v *validator) tests(z *Zone, raw *rawZone) {
 				v.add(v.at(path+".region"), "test: region %q is not defined", t.Region)
 			}
 		}
-		if t.Region == "" && len(t.Answer) == 0 && t.Rcode == "" {
-			v.add(pt.Pos, "test: expect something: region, answer or rcode")
+		if t.Scope != nil {
+			pt.Scope = *t.Scope
+			limit := 128
+			if pfx.Addr().Is4() {
+				limit = 32
+			}
+			if pt.Scope < 0 || pt.Scope > limit {
+				v.add(v.at(path+".scope"), "test: scope %d is not a prefix length of the client's family (0-%d)", pt.Scope, limit)
+			}
+		}
+		if t.Region == "" && len(t.Answer) == 0 && t.Rcode == "" && t.Scope == nil {
+			v.add(pt.Pos, "test: expect something: region, answer, rcode or scope")
 		}
 		z.Tests = append(z.Tests, pt)
 	}

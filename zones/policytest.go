@@ -57,6 +57,11 @@ func (t *PolicyTest) check(r *Result) string {
 			return fmt.Sprintf("got answer %q, want %q", got, want)
 		}
 	}
+	if t.Scope >= 0 {
+		if got, why := scopeOf(t.Client, r.ScopeBits); got != t.Scope {
+			return fmt.Sprintf("got ecs scope /%d (%s), want /%d", got, why, t.Scope)
+		}
+	}
 	return ""
 }
 
