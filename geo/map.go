@@ -22,7 +22,32 @@ func (t *Table) Map(value func(loc int) uint16) *Map {
 	// Alias ranges of the table get 0 when they stay separate ranges: Lookup
 	// answers addresses in them from the IPv4 table, never from this value.
 	f := func(loc uint32) uint16 { return vals[loc] }
-	return &Map{set: remap(&t.set, f, 0)}
+	isAlias := func(i int) bool { return t.set.val6[i] == aliasMark }
+	return &Map{set: remap(&t.set, f, isAlias, 0)}
+}
+
+// Remap derives a Map whose value at every address is vals[v], v being
+// this Map's value there, with neighbours that become equal merged: the
+// coarser map's Lookup then reports the widest prefix of one new value.
+// Every value of m must index vals. Remap costs one pass over m's ranges,
+// not over the Table's, so a Map of classes can be coarsened into a Map of
+// answers cheaply whenever the answer per class changes.
+func (m *Map) Remap(vals []uint16) *Map {
+	f := func(v uint16) uint16 { return vals[v] }
+	return &Map{set: remap(&m.set, f, m.set.isAliasRange, 0)}
+}
+
+// Values returns one more than the largest value m holds, so that a slice
+// of that length can be indexed by any of m's values.
+func (m *Map) Values() int {
+	n := int(m.set.unknown)
+	for _, v := range m.set.val4 {
+		n = max(n, int(v))
+	}
+	for _, v := range m.set.val6 {
+		n = max(n, int(v))
+	}
+	return n + 1
 }
 
 // Lookup returns the value at addr and bits, the shortest prefix length L

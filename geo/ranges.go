@@ -108,7 +108,7 @@ type rangeSet[V uint16 | uint32] struct {
 	start6  []u128
 	val6    []V
 	aliases []alias // at most four, sorted; empty when the IPv4 table is one range
-	unknown V       // the value of location 0, for invalid addresses
+	unknown V       // the value of invalid addresses (location 0's)
 
 	// Indexes that narrow the binary search of a large table (see
 	// bucketIndex); zero for small ones.
@@ -198,13 +198,14 @@ func (s *rangeSet[V]) buildIndex() {
 const aliasMark = math.MaxUint32
 
 // remap derives a rangeSet whose values are f of src's, merging neighbours
-// that become equal. f is called once per range of src, in order. Alias
-// ranges in src (value aliasMark) take the value of the derived IPv4 table
-// when that is a single range, and merge; otherwise they stay separate
-// ranges of value mark, and the aliases carry over.
-func remap[V uint16 | uint32](src *rangeSet[uint32], f func(uint32) V, mark V) rangeSet[V] {
+// that become equal. f is called once per range of src that is not an
+// alias range, in order. isAlias reports whether src's IPv6 range i is an
+// alias range (see alias). Alias ranges take the value of the derived IPv4
+// table when that is a single range, and merge; otherwise they stay
+// separate ranges of value mark, and the aliases carry over.
+func remap[S, V uint16 | uint32](src *rangeSet[S], f func(S) V, isAlias func(i int) bool, mark V) rangeSet[V] {
 	var dst rangeSet[V]
-	dst.unknown = f(0)
+	dst.unknown = f(src.unknown)
 
 	// Two passes, count then fill, so each table is allocated once at its
 	// final size: a Map lives as long as its snapshot.
@@ -230,29 +231,41 @@ func remap[V uint16 | uint32](src *rangeSet[uint32], f func(uint32) V, mark V) r
 		dst.aliases = src.aliases
 	}
 	vals = make([]V, len(src.val6))
-	isAlias := func(i int) bool { return src.val6[i] == aliasMark && !fold }
+	separate := make([]bool, len(src.val6)) // an alias range that must not merge
 	n = 0
 	for i, v := range src.val6 {
 		switch {
-		case v != aliasMark:
+		case !isAlias(i):
 			vals[i] = f(v)
 		case fold:
 			vals[i] = dst.val4[0]
 		default:
 			vals[i] = mark
+			separate[i] = true
 		}
-		if i == 0 || vals[i] != vals[i-1] || isAlias(i) || isAlias(i-1) {
+		if i == 0 || vals[i] != vals[i-1] || separate[i] || separate[i-1] {
 			n++
 		}
 	}
 	dst.start6 = make([]u128, 0, n)
 	dst.val6 = make([]V, 0, n)
 	for i, v := range vals {
-		if i == 0 || v != vals[i-1] || isAlias(i) || isAlias(i-1) {
+		if i == 0 || v != vals[i-1] || separate[i] || separate[i-1] {
 			dst.start6 = append(dst.start6, src.start6[i])
 			dst.val6 = append(dst.val6, v)
 		}
 	}
 	dst.buildIndex()
 	return dst
+}
+
+// isAliasRange reports whether IPv6 range i of s is one of its alias
+// ranges, for sets whose values do not mark them.
+func (s *rangeSet[V]) isAliasRange(i int) bool {
+	for k := range s.aliases {
+		if s.aliases[k].first == s.start6[i] {
+			return true
+		}
+	}
+	return false
 }

@@ -3,6 +3,7 @@ package geo
 import (
 	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"sort"
 	"testing"
 )
@@ -154,4 +155,39 @@ func randomIn(rng *rand.Rand, p netip.Prefix, n int) []netip.Addr {
 		out[i] = u128{x.hi | r.hi&host.hi, x.lo | r.lo&host.lo}.addr()
 	}
 	return out
+}
+
+// Remapping a Map gives exactly the Map compiled from the Table with the
+// composed values: same ranges, same merges, same alias handling, so a
+// coarsened map's scopes are as wide as a fresh compile's.
+func TestMapRemapEqualsCompose(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 9))
+	demo, err := Open(demoDB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := []*Table{syntheticTable(rng, 5000, 2000, 60), demo}
+	for ti, tab := range tables {
+		for _, kinds := range []int{1, 2, 5, 30} {
+			classes := make([]uint16, len(tab.locs))
+			for i := range classes {
+				classes[i] = uint16(rng.IntN(kinds))
+			}
+			m := tab.Map(func(loc int) uint16 { return classes[loc] })
+			for _, answers := range []int{1, 2, 3} {
+				vals := make([]uint16, kinds)
+				for i := range vals {
+					vals[i] = uint16(rng.IntN(answers))
+				}
+				got := m.Remap(vals).set
+				want := tab.Map(func(loc int) uint16 { return vals[classes[loc]] }).set
+				if !slices.Equal(got.start4, want.start4) || !slices.Equal(got.val4, want.val4) ||
+					!slices.Equal(got.start6, want.start6) || !slices.Equal(got.val6, want.val6) ||
+					!slices.Equal(got.aliases, want.aliases) || got.unknown != want.unknown {
+					t.Fatalf("table %d, %d classes, %d answers: Remap gives %d+%d ranges, compose %d+%d",
+						ti, kinds, answers, len(got.start4), len(got.start6), len(want.start4), len(want.start6))
+				}
+			}
+		}
+	}
 }

@@ -233,7 +233,7 @@ func compile(r *maxminddb.Reader) (*Table, error) {
 	raw := b.finish()
 	t := &Table{
 		locs: locs,
-		set:  remap(&raw, func(v uint32) uint32 { return v }, aliasMark),
+		set:  remap(&raw, func(v uint32) uint32 { return v }, func(i int) bool { return raw.val6[i] == aliasMark }, aliasMark),
 	}
 	t.info = Info{
 		DatabaseType: r.Metadata.DatabaseType,

@@ -366,10 +366,11 @@ func TestE2EGeo(t *testing.T) {
 		// valid for everyone (scope 0).
 		{"ecs source 0", []string{"www.gslb.example.com", "A", "+subnet=0.0.0.0/0"},
 			[]string{"www.gslb.example.com. 30 IN A 192.0.2.10"}, "0.0.0.0/0", 0, 0},
-		// A /16 holding networks placed in different regions: the scope may
-		// not claim more than the client told us.
+		// A /16 holding networks placed in different regions: the scope is
+		// longer than the source (RFC 7871 7.2.1), claiming only the /18
+		// that gets this answer; 198.51.100.0/24 gets eu-west.
 		{"ecs /16", []string{"www.gslb.example.com", "A", "+subnet=198.51.0.0/16"},
-			[]string{"www.gslb.example.com. 30 IN A 192.0.2.10"}, "198.51.0.0/16", 0, 16},
+			[]string{"www.gslb.example.com. 30 IN A 192.0.2.10"}, "198.51.0.0/16", 18, 18},
 		// A static record does not depend on the client: scope 0.
 		{"static with ecs", []string{"ns1.gslb.example.com", "A", "+subnet=198.51.100.0/24"},
 			[]string{"ns1.gslb.example.com. 300 IN A 192.0.2.53"}, "198.51.100.0/24", 0, 0},
@@ -422,8 +423,13 @@ func TestE2EGeo(t *testing.T) {
 	}
 }
 
-// farthestSubnet is the last prefix of src's length inside src/scope.
+// farthestSubnet is the last prefix of src's length inside src/scope, or,
+// when the scope is longer than the source, the last address it claims.
 func farthestSubnet(src netip.Prefix, scope int) netip.Prefix {
+	bits := src.Bits()
+	if scope > bits {
+		bits = src.Addr().BitLen()
+	}
 	a := src.Addr().As16()
 	off := 0
 	if src.Addr().Is4() {
@@ -437,7 +443,7 @@ func farthestSubnet(src netip.Prefix, scope int) netip.Prefix {
 	if src.Addr().Is4() {
 		addr = addr.Unmap()
 	}
-	return netip.PrefixFrom(addr, src.Bits()).Masked()
+	return netip.PrefixFrom(addr, bits).Masked()
 }
 
 // TestE2EResponses: rcodes, sections and header bits for the shapes of

@@ -28,7 +28,7 @@ func TestDeployExamplesLoad(t *testing.T) {
 			t.Errorf("%s: %v", path, err)
 			return nil
 		}
-		if _, _, err := Load(cfg); err != nil {
+		if _, err := Load(cfg); err != nil {
 			t.Errorf("%s: %v", path, err)
 		}
 		return nil

@@ -2,22 +2,91 @@ package node
 
 import (
 	"context"
+	"time"
 
 	"github.com/meridian-gtm/meridian/probes"
 	"github.com/meridian-gtm/meridian/zones"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
+// healthWindow is how long the health goroutine waits after the first
+// kick before folding: verdicts that flip together (a region failing flips
+// every target in it within a probe round) then make one publish, not one
+// each. It is short against a probe interval, so it adds little to a
+// failover.
+const healthWindow = 2 * time.Millisecond
+
+type healthMetrics struct {
+	publishes    prometheus.Counter
+	publishDelay prometheus.Histogram
+}
+
+func (n *Node) newHealthMetrics() {
+	n.healthMetrics = healthMetrics{
+		publishes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "meridian_health_publishes_total",
+			Help: "Snapshots published because member health changed.",
+		}),
+		publishDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "meridian_health_publish_delay_seconds",
+			Help:    "Time from a verdict change to the snapshot with it being served, coalescing window included.",
+			Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .025, .05, .1, .25, 1},
+		}),
+	}
+	n.reg.MustRegister(n.publishes, n.publishDelay)
+}
+
+// kickHealth tells the health goroutine to fold the verdicts again. It
+// never blocks, so the prober never waits for a publish.
+func (n *Node) kickHealth() {
+	n.kickedAt.CompareAndSwap(0, time.Now().UnixNano())
+	select {
+	case n.healthKick <- struct{}{}:
+	default: // one is pending; it will see this change too
+	}
+}
+
+// runHealth folds verdicts into member health and publishes it, once per
+// burst of kicks, until ctx is done.
+func (n *Node) runHealth(ctx context.Context) {
+	timer := time.NewTimer(0)
+	<-timer.C
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.healthKick:
+		}
+		timer.Reset(healthWindow)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return
+		case <-timer.C:
+		}
+		// Kicks that arrived in the window are folded now.
+		select {
+		case <-n.healthKick:
+		default:
+		}
+		first := n.kickedAt.Swap(0)
+		if n.healthChanged() && first != 0 {
+			n.publishDelay.Observe(time.Since(time.Unix(0, first)).Seconds())
+		}
+	}
+}
+
 // healthChanged recomputes member health from the prober's verdicts and
-// publishes it when it differs from what is serving. It runs on the
-// prober's goroutine (OnChange), never per query.
-func (n *Node) healthChanged() {
+// publishes it when it differs from what is serving; it reports whether it
+// published. It never runs per query.
+func (n *Node) healthChanged() bool {
 	n.healthMu.Lock()
 	defer n.healthMu.Unlock()
-	snap := n.store.Load()
-	h := zones.FoldHealth(snap.Inputs.Config, n.prober.Verdicts())
-	old := snap.Inputs.Health
+	cfg := n.store.Load().Inputs.Config
+	h := zones.FoldHealth(cfg, n.prober.Verdicts())
+	old := n.published
 	if sameHealth(old, h) {
-		return
+		return false
 	}
 	for k, v := range h {
 		if ov := old[k]; ov.State != v.State {
@@ -29,9 +98,10 @@ func (n *Node) healthChanged() {
 			n.log.Warn("member health changed", "pool", k.Pool, "region", k.Region, "from", ov.State.String(), "to", "up", "reason", "recovered")
 		}
 	}
-	if err := n.store.SetHealth(h); err != nil {
-		n.log.Error("publish health", "err", err)
-	}
+	n.store.SetHealth(h)
+	n.published = h
+	n.publishes.Inc()
+	return true
 }
 
 func sameHealth(a, b zones.HealthView) bool {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meridian-gtm/meridian/dnsserver"
@@ -38,7 +39,15 @@ type Node struct {
 
 	prober    *probes.Prober
 	metricsLn net.Listener // nil unless metrics_listen is set
-	healthMu  sync.Mutex   // serializes health folds with reloads
+
+	// healthKick (cap 1) tells the health goroutine that verdicts or
+	// members changed; a kick that finds one pending is dropped, which is
+	// what coalesces a burst of flips into one publish.
+	healthKick chan struct{}
+	kickedAt   atomic.Int64 // UnixNano of the first kick not yet folded; 0 when none
+	healthMu   sync.Mutex // serializes health folds; guards published
+	published  zones.HealthView
+	healthMetrics
 }
 
 type nodeMetrics struct {
@@ -46,37 +55,43 @@ type nodeMetrics struct {
 	lastLoad prometheus.Gauge
 }
 
-// Load reads the zones and GeoIP database of cfg and compiles them,
-// exactly as serve and reload do: `meridian check` calls it.
-func Load(cfg Config) (*zones.Config, *geo.Table, error) {
+// Load reads the zones and GeoIP database of cfg, compiles them once and
+// runs the policy tests, exactly as serve and reload do: `meridian check`
+// and `explain` call it.
+func Load(cfg Config) (*zones.Base, error) {
 	g := geo.Empty()
 	if cfg.GeoIP != "" {
 		var err error
 		if g, err = geo.Open(cfg.GeoIP); err != nil {
-			return nil, nil, fmt.Errorf("load geoip: %w", err)
+			return nil, fmt.Errorf("load geoip: %w", err)
 		}
 	}
 	zc, err := zones.LoadDir(cfg.Zones)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	if err := zones.RunTests(zc, g); err != nil {
-		return nil, nil, err
+	b, err := zones.Build(zc, g)
+	if err != nil {
+		return nil, err
 	}
-	return zc, g, nil
+	if err := b.Test(); err != nil {
+		return nil, err
+	}
+	return b, nil
 }
 
 // New loads everything and binds the DNS listeners; Run serves.
 func New(log *slog.Logger, cfg Config) (*Node, error) {
-	zc, g, err := Load(cfg)
+	b, err := Load(cfg)
 	if err != nil {
 		return nil, err
 	}
-	store, err := zones.NewStore(zc, g)
+	zc, g := b.Config(), b.Geo()
+	store, err := zones.NewStoreFrom(b)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, store: store, reg: prometheus.NewRegistry()}
+	n := &Node{cfg: cfg, log: log, store: store, reg: prometheus.NewRegistry(), healthKick: make(chan struct{}, 1)}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.metrics.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meridian_config_reloads_total",
@@ -90,7 +105,10 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 	n.metrics.lastLoad.SetToCurrentTime()
 	n.seen, _ = n.fingerprint()
 	// Probes start as soon as a config is loaded, not on the first query.
-	n.prober = probes.New(probes.Options{Log: log, OnChange: n.healthChanged}, n.reg)
+	n.newHealthMetrics()
+	// The prober only signals; folding and publishing happen on the node's
+	// health goroutine, so probing never waits for a publish.
+	n.prober = probes.New(probes.Options{Log: log, OnChange: n.kickHealth}, n.reg)
 	n.prober.SetTargets(zc.Targets())
 	h := dnsserver.NewHandler(log, store, dnsserver.NewMetrics(n.reg))
 	n.dns, err = dnsserver.NewServer(log, dnsserver.Config{
@@ -138,10 +156,18 @@ func (n *Node) DNSAddrs() []netip.AddrPort { return n.dns.Addrs() }
 // Run serves until ctx is done, watching the config files for changes.
 func (n *Node) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		n.prober.Run(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		n.runHealth(ctx)
+	}()
+	go func() {
+		defer wg.Done()
+		n.store.Run(ctx)
 	}()
 	if n.metricsLn != nil {
 		srv := &http.Server{Handler: n.metricsHandler(), ReadHeaderTimeout: 5 * time.Second}
@@ -187,19 +213,27 @@ func (n *Node) Reload() error {
 	return nil
 }
 
+// reload compiles the new config without holding any lock a health
+// change needs, then swaps it in.
 func (n *Node) reload() error {
-	zc, g, err := Load(n.cfg)
+	b, err := Load(n.cfg)
 	if err != nil {
 		return err
 	}
 	n.healthMu.Lock()
-	err = n.store.SetConfigGeo(zc, g)
+	// The new pools get the health folded from today's verdicts at once,
+	// not a moment of all-healthy.
+	h := zones.FoldHealth(b.Config(), n.prober.Verdicts())
+	err = n.store.SetBase(b, h)
+	if err == nil {
+		n.published = h
+	}
 	n.healthMu.Unlock()
 	if err != nil {
 		return err
 	}
-	n.prober.SetTargets(zc.Targets())
-	n.healthChanged() // members may have come or gone
+	n.prober.SetTargets(b.Config().Targets())
+	n.kickHealth() // members may have come or gone
 	return nil
 }
 

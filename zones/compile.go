@@ -1,61 +1,123 @@
 package zones
 
 import (
+	"errors"
 	"fmt"
+	"runtime"
+	"slices"
 	"sort"
 	"strings"
-	"time"
+	"sync"
 
 	"github.com/meridian-gtm/meridian/geo"
 	"github.com/miekg/dns"
 )
 
-// pool is a compiled Pool: its decision map and the answers it can give.
-type pool struct {
-	cfg      *Pool
-	zone     *zoneData
-	m        *geo.Map // address → index into choices
-	unplaced uint16   // the choice for a client we cannot place
-	choices  []choice
-	ttl      uint32 // TTL of its answers now: shorter while unstable
+// Base is a config and a GeoIP table compiled once per load: every zone's
+// names and records, and for every pool shape a map from client address to
+// ranking class (see shape). It is the expensive part of compiling, and it
+// does not depend on health or overrides: apply folds those in by deciding,
+// per pool, which answer each ranking class gets, which costs microseconds
+// per pool whatever the size of the GeoIP table. A Base is immutable but
+// for its pools' answer memo (under poolBase.mu) and safe for concurrent
+// use.
+type Base struct {
+	cfg    *Config
+	geo    *geo.Table
+	zones  map[string]*zoneData // origin → zone
+	exact  map[string]*node     // every name, in the most specific zone that holds it
+	pools  []*poolBase          // node.pool indexes it
+	shapes []*shape
+
+	// tested is the snapshot the policy tests ran on: every member
+	// healthy, no overrides, widest scopes. A Store starts serving it.
+	// Written once by Test, before the Base is shared; read-only after.
+	tested       *Snapshot
+	testedScopes syncScopes
 }
 
-// choice is one answer a pool can give, ready to append.
-type choice struct {
-	region string // the region answering (the first, for weighted)
-	closed bool   // fail closed: answer NODATA
-	// One entry per weighted candidate; a single entry otherwise.
-	regions []string
-	cum     []uint32 // cumulative weights, for weighted choices
-	a       [][]dns.RR
-	aaaa    [][]dns.RR
-	cname   [][]dns.RR
+// Snapshot applies health and overrides to the Base with the widest ECS
+// scopes built at once, for check and explain. Serving nodes use a Store,
+// which publishes first and widens scopes in the background.
+func (b *Base) Snapshot(h HealthView, o []Override) *Snapshot {
+	if len(h) == 0 && len(o) == 0 && b.tested != nil {
+		return b.tested
+	}
+	return b.apply(h, o, syncScopes{})
 }
 
-// decision is the part of a compiled pool that does not depend on its
-// addresses: the map from client address to a choice key. Pools with the
-// same regions, policy, rules and health share one.
-type decision struct {
-	m        *geo.Map
-	keys     []string
-	unplaced uint16
+// Config is the zone configuration the Base was compiled from.
+func (b *Base) Config() *Config { return b.cfg }
+
+// Geo is the GeoIP table the Base was compiled with.
+func (b *Base) Geo() *geo.Table { return b.geo }
+
+// Shapes is how many distinct pool shapes the Base compiled a class map
+// for: the cost of a load grows with it.
+func (b *Base) Shapes() int { return len(b.shapes) }
+
+// shape is what every pool with the same members, coordinates, policy,
+// order and geo rules shares: how each client ranks the members before
+// health. Clients of one ranking class get the same answer under any health
+// and overrides, so the class map's boundaries are always a correct ECS
+// scope; a coarser map, merged by the answer each class gets now, gives the
+// widest scope (see Store).
+type shape struct {
+	sig      string
+	classes  []class
+	m        *geo.Map // address → index into classes
+	unplaced uint16   // the class of a client the database cannot place
 }
 
-// Compile builds a Snapshot from in. It never fails on a Config that
-// ParseZone accepted; the error is for inconsistent inputs.
+// class is one ranking of a pool's members.
+type class struct {
+	order []string // members, most preferred first
+	ruled bool     // a geo rule matched: a weighted pool then follows order
+}
+
+// poolBase is the part of a compiled pool that health does not change.
+type poolBase struct {
+	cfg   *Pool
+	zone  *zoneData
+	shape *shape
+
+	mu   sync.Mutex
+	memo map[choiceKey]*choice // materialized answers; under mu
+}
+
+type choiceKey struct {
+	verdict string
+	ttl     uint32
+}
+
+// memoMax bounds a pool's answer memo; a weighted pool over many members
+// could otherwise keep one entry per subset it ever saw.
+const memoMax = 256
+
+// Compile builds a Snapshot from in, with the widest ECS scopes computed
+// at once. It never fails on a Config that ParseZone accepted; the error is
+// for inconsistent inputs.
 func Compile(in Inputs) (*Snapshot, error) {
-	if in.Config == nil {
-		return nil, fmt.Errorf("compile: no config")
+	b, err := Build(in.Config, in.Geo)
+	if err != nil {
+		return nil, err
 	}
-	if in.Geo == nil {
-		in.Geo = geo.Empty()
+	return b.apply(in.Health, in.Overrides, syncScopes{}), nil
+}
+
+// Build compiles cfg with the GeoIP table g (nil: no database) into a Base:
+// the names of every zone, and one class map per distinct pool shape,
+// built in parallel.
+func Build(cfg *Config, g *geo.Table) (*Base, error) {
+	if cfg == nil {
+		return nil, errors.New("compile: no config")
 	}
-	s := &Snapshot{
-		Inputs: in,
-		zones:  make(map[string]*zoneData, len(in.Config.Zones)),
+	if g == nil {
+		g = geo.Empty()
 	}
-	decisions := map[string]*decision{}
-	for _, zc := range in.Config.Zones {
+	b := &Base{cfg: cfg, geo: g, zones: make(map[string]*zoneData, len(cfg.Zones))}
+	shapes := map[string]*shape{}
+	for _, zc := range cfg.Zones {
 		z := &zoneData{cfg: zc, origin: zc.Origin, names: make(map[string]*node)}
 		z.soa = []dns.RR{zc.SOA}
 		neg := dns.Copy(zc.SOA).(*dns.SOA)
@@ -64,19 +126,23 @@ func Compile(in Inputs) (*Snapshot, error) {
 		for _, ns := range zc.NS {
 			z.ns = append(z.ns, ns)
 		}
-		s.zones[z.origin] = z
-		s.addNode(z, z.origin)
+		b.zones[z.origin] = z
+		z.addNode(z.origin)
 		for _, set := range zc.Records {
-			n := s.addNode(z, set.Owner)
+			n := z.addNode(set.Owner)
 			n.rrsets = append(n.rrsets, rrset{typ: set.Type, rrs: set.RRs})
 		}
 		for _, pc := range zc.Pools {
-			n := s.addNode(z, pc.Owner)
-			p, err := compilePool(pc, z, in, decisions)
-			if err != nil {
-				return nil, err
+			n := z.addNode(pc.Owner)
+			sig := newRanking(pc, zc.Regions).signature()
+			sh, ok := shapes[sig]
+			if !ok {
+				sh = &shape{sig: sig}
+				shapes[sig] = sh
+				b.shapes = append(b.shapes, sh)
 			}
-			n.pool = p
+			n.pool = len(b.pools)
+			b.pools = append(b.pools, &poolBase{cfg: pc, zone: z, shape: sh})
 		}
 		for _, ns := range zc.NS {
 			if n, ok := z.names[ns.Ns]; ok {
@@ -85,30 +151,101 @@ func Compile(in Inputs) (*Snapshot, error) {
 			}
 		}
 	}
-	s.exact = make(map[string]*node)
-	for _, z := range s.zones {
+	b.exact = make(map[string]*node)
+	for _, z := range b.zones {
 		z.link()
 		for name, n := range z.names {
-			if _, owner := s.find(name); owner == z {
-				s.exact[name] = n
+			if _, owner := b.find(name); owner == z {
+				b.exact[name] = n
 			}
 		}
 	}
-	s.Built = time.Now()
-	return s, nil
+	if err := b.buildShapes(); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// buildShapes compiles every shape's class map, on all CPUs: each walks
+// the whole GeoIP table once.
+func (b *Base) buildShapes() error {
+	first := map[*shape]*poolBase{}
+	for _, p := range b.pools {
+		if _, ok := first[p.shape]; !ok {
+			first[p.shape] = p
+		}
+	}
+	jobs := make(chan *shape)
+	errs := make([]error, len(b.shapes))
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(b.shapes)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for sh := range jobs {
+				p := first[sh]
+				if err := sh.build(newRanking(p.cfg, p.zone.cfg.Regions), b.geo); err != nil {
+					errs[slices.Index(b.shapes, sh)] = fmt.Errorf("compile pool %s: %w", p.cfg.Owner, err)
+				}
+			}
+		}()
+	}
+	for _, sh := range b.shapes {
+		jobs <- sh
+	}
+	close(jobs)
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// build compiles the class map: each location of the table is ranked once,
+// and ranges of one class merge.
+func (sh *shape) build(r *ranking, g *geo.Table) error {
+	index := map[string]uint16{}
+	locs := g.Locations()
+	var key []byte
+	scratch := make([]int, 0, len(r.p.Members))
+	var overflow error
+	classOf := func(loc int) uint16 {
+		var rule int
+		scratch, rule = r.rankInto(scratch[:0], &locs[loc])
+		key = key[:0]
+		key = append(key, byte(rule>>8), byte(rule))
+		for _, m := range scratch {
+			key = append(key, byte(m>>8), byte(m))
+		}
+		if i, ok := index[string(key)]; ok {
+			return i
+		}
+		if len(sh.classes) >= 1<<16-1 {
+			overflow = errors.New("too many distinct rankings of its members")
+			return 0
+		}
+		i := uint16(len(sh.classes))
+		index[string(key)] = i
+		c := class{ruled: rule >= 0, order: make([]string, len(scratch))}
+		for k, m := range scratch {
+			c.order[k] = r.p.Members[m].Region
+		}
+		sh.classes = append(sh.classes, c)
+		return i
+	}
+	sh.m = g.Map(classOf)
+	sh.unplaced = classOf(0)
+	return overflow
 }
 
 // addNode returns the node for name, creating it and any empty
 // non-terminals between it and the apex.
-func (s *Snapshot) addNode(z *zoneData, name string) *node {
+func (z *zoneData) addNode(name string) *node {
 	if n, ok := z.names[name]; ok {
 		return n
 	}
-	n := &node{zone: z, name: name}
+	n := &node{zone: z, name: name, pool: -1}
 	z.names[name] = n
 	if name != z.origin {
 		off, _ := dns.NextLabel(name, 0)
-		s.addNode(z, name[off:])
+		z.addNode(name[off:])
 	}
 	return n
 }
@@ -145,52 +282,12 @@ func (z *zoneData) link() {
 	}
 }
 
-func compilePool(pc *Pool, z *zoneData, in Inputs, decisions map[string]*decision) (*pool, error) {
-	rules := newRanker(pc, z.cfg.Regions, in)
-	sig := rules.signature()
-	d, ok := decisions[sig]
-	if !ok {
-		d = &decision{}
-		index := map[string]uint16{}
-		locs := in.Geo.Locations()
-		var overflow error
-		keyOf := func(loc int) uint16 {
-			k := rules.decide(locs[loc]).key()
-			i, ok := index[k]
-			if !ok {
-				if len(d.keys) >= 1<<16-1 {
-					overflow = fmt.Errorf("compile pool %s: too many distinct answers", pc.Owner)
-					return 0
-				}
-				i = uint16(len(d.keys))
-				index[k] = i
-				d.keys = append(d.keys, k)
-			}
-			return i
-		}
-		d.m = in.Geo.Map(keyOf)
-		if overflow != nil {
-			return nil, overflow
-		}
-		d.unplaced = keyOf(0)
-		decisions[sig] = d
-	}
-	p := &pool{cfg: pc, zone: z, m: d.m, unplaced: d.unplaced, ttl: pc.TTL}
-	if rules.unstable() {
-		p.ttl = pc.UnstableTTL
-	}
-	for _, k := range d.keys {
-		p.choices = append(p.choices, p.materialize(parseKey(k)))
-	}
-	return p, nil
-}
-
 // staticRegion names the static last-resort answer among a pool's regions.
 // It cannot clash with a region: region names have no spaces.
 const staticRegion = "static answer"
 
-// verdict is what a pool decided for one location: one region, a weighted
-// set of regions, or NODATA.
+// verdict is what a pool decided for one ranking class: one region, a
+// weighted set of regions, or NODATA.
 type verdict struct {
 	closed  bool
 	regions []string // one, or the weighted candidates
@@ -200,19 +297,15 @@ func (v verdict) key() string {
 	if v.closed {
 		return "!"
 	}
+	if len(v.regions) == 1 {
+		return v.regions[0]
+	}
 	return strings.Join(v.regions, ",")
 }
 
-func parseKey(k string) verdict {
-	if k == "!" {
-		return verdict{closed: true}
-	}
-	return verdict{regions: strings.Split(k, ",")}
-}
-
-// materialize turns a verdict into ready-to-append records.
-func (p *pool) materialize(v verdict) choice {
-	c := choice{closed: v.closed}
+// materialize turns a verdict into ready-to-append records with TTL ttl.
+func materialize(p *Pool, v verdict, ttl uint32) *choice {
+	c := &choice{closed: v.closed}
 	if v.closed {
 		c.region = "none (fail closed)"
 		c.a, c.aaaa, c.cname = [][]dns.RR{nil}, [][]dns.RR{nil}, [][]dns.RR{nil}
@@ -220,10 +313,10 @@ func (p *pool) materialize(v verdict) choice {
 	}
 	c.region = v.regions[0]
 	n := len(v.regions)
-	if p.cfg.Policy == Weighted && n > 1 {
+	if p.Policy == Weighted && n > 1 {
 		var total uint32
 		for i := range v.regions {
-			total += p.cfg.member(v.regions[i]).Weight
+			total += p.member(v.regions[i]).Weight
 			c.cum = append(c.cum, total)
 		}
 		if total == 0 { // only zero-weight members are left: spread evenly
@@ -235,20 +328,20 @@ func (p *pool) materialize(v verdict) choice {
 	// Candidate i answers with members i, i+1, ... (cyclically), up to the
 	// pool's answer count, so a weighted pick still gives several addresses.
 	k := 1
-	if p.cfg.Policy == Weighted {
-		k = min(p.cfg.Answers, n)
+	if p.Policy == Weighted {
+		k = min(p.Answers, n)
 	}
 	cands := 1
 	if c.cum != nil {
 		cands = n
 	}
+	hdr := func(t uint16) dns.RR_Header {
+		return dns.RR_Header{Name: p.Owner, Rrtype: t, Class: dns.ClassINET, Ttl: ttl}
+	}
 	for i := 0; i < cands; i++ {
 		var a, aaaa, cname []dns.RR
 		for j := 0; j < k; j++ {
-			m := p.cfg.member(v.regions[(i+j)%n])
-			hdr := func(t uint16) dns.RR_Header {
-				return dns.RR_Header{Name: p.cfg.Owner, Rrtype: t, Class: dns.ClassINET, Ttl: p.ttl}
-			}
+			m := p.member(v.regions[(i+j)%n])
 			if m.CNAME != "" {
 				cname = []dns.RR{&dns.CNAME{Hdr: hdr(dns.TypeCNAME), Target: m.CNAME}}
 				break
@@ -266,20 +359,151 @@ func (p *pool) materialize(v verdict) choice {
 	return c
 }
 
-// ranker decides, for a location, which region(s) of one pool answer,
+// ranking orders a pool's members for a location, before health: the
+// most specific matching geo rule first, then the policy's own order. It
+// depends only on the pool's shape.
+type ranking struct {
+	p       *Pool
+	regions map[string]*Region
+	index   map[string]int // member region → index in p.Members
+	order   []int          // p.Order as member indexes
+	rules   [][]int        // p.Geo[i].Regions as member indexes
+	coords  [][2]float64   // member i's region's lat, lon
+	seen    []bool         // scratch for rankInto; one goroutine at a time
+	dist    []float64      // scratch
+}
+
+func newRanking(p *Pool, regions map[string]*Region) *ranking {
+	r := &ranking{p: p, regions: regions, index: make(map[string]int, len(p.Members))}
+	for i, m := range p.Members {
+		r.index[m.Region] = i
+		reg := regions[m.Region]
+		r.coords = append(r.coords, [2]float64{reg.Lat, reg.Lon})
+	}
+	idx := func(names []string) []int {
+		out := make([]int, 0, len(names))
+		for _, x := range names {
+			if i, ok := r.index[x]; ok {
+				out = append(out, i)
+			}
+		}
+		return out
+	}
+	r.order = idx(p.Order)
+	for _, g := range p.Geo {
+		r.rules = append(r.rules, idx(g.Regions))
+	}
+	r.seen = make([]bool, len(p.Members))
+	r.dist = make([]float64, len(p.Members))
+	return r
+}
+
+// signature identifies everything rankInto depends on, so pools that would
+// compile the same class map share it.
+func (r *ranking) signature() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d|%s|", r.p.Policy, strings.Join(r.p.Order, ","))
+	for _, m := range r.p.Members {
+		reg := r.regions[m.Region]
+		fmt.Fprintf(&b, "%s@%v,%v;", m.Region, reg.Lat, reg.Lon)
+	}
+	for _, g := range r.p.Geo {
+		fmt.Fprintf(&b, "%d:%s=%s;", g.Scope, g.Code, strings.Join(g.Regions, ","))
+	}
+	return b.String()
+}
+
+// rankInto appends the members' ranking for loc to dst, as indexes into
+// p.Members, and returns the index of the geo rule that matched (-1 for
+// none). It does not allocate once dst has grown.
+func (r *ranking) rankInto(dst []int, loc *geo.Location) ([]int, int) {
+	clear(r.seen)
+	add := func(i int) {
+		if !r.seen[i] {
+			r.seen[i] = true
+			dst = append(dst, i)
+		}
+	}
+	rule := r.matchRule(loc)
+	if rule >= 0 {
+		for _, i := range r.rules[rule] {
+			add(i)
+		}
+	}
+	switch {
+	case r.p.Policy == Nearest && loc.HasCoords:
+		// By distance; ties keep member order (a stable insertion sort).
+		start := len(dst)
+		for i := range r.p.Members {
+			r.dist[i] = geo.Distance(loc.Lat, loc.Lon, r.coords[i][0], r.coords[i][1])
+		}
+		for i := range r.p.Members {
+			add(i)
+		}
+		for i := start + 1; i < len(dst); i++ {
+			for j := i; j > start && r.dist[dst[j]] < r.dist[dst[j-1]]; j-- {
+				dst[j], dst[j-1] = dst[j-1], dst[j]
+			}
+		}
+	case r.p.Policy == Weighted:
+		for i := range r.p.Members {
+			add(i)
+		}
+	default: // failover, and nearest for a client without coordinates
+		for _, i := range r.order {
+			add(i)
+		}
+	}
+	return dst, rule
+}
+
+func (r *ranking) matchRule(loc *geo.Location) int {
+	for i := range r.p.Geo {
+		g := &r.p.Geo[i]
+		switch g.Scope {
+		case Subdivision:
+			if loc.Subdivision != "" && len(g.Code) == len(loc.Country)+1+len(loc.Subdivision) &&
+				strings.HasPrefix(g.Code, loc.Country) && g.Code[len(loc.Country)+1:] == loc.Subdivision {
+				return i
+			}
+		case Country:
+			if g.Code == loc.Country {
+				return i
+			}
+		case Continent:
+			if g.Code == loc.Continent {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// rank is rankInto with region names, for explain.
+func (r *ranking) rank(loc geo.Location) (order []string, rule *GeoRule) {
+	idx, ri := r.rankInto(nil, &loc)
+	for _, i := range idx {
+		order = append(order, r.p.Members[i].Region)
+	}
+	if ri >= 0 {
+		rule = &r.p.Geo[ri]
+	}
+	return order, rule
+}
+
+// ranker decides which region(s) of one pool answer a ranking class,
 // given health and overrides.
 type ranker struct {
 	p        *Pool
 	in       Inputs
-	regions  map[string]*Region
 	state    map[string]State // by member region
 	drained  map[string]bool
 	pinned   string
 	eligible []string // members that may take traffic, by name
 }
 
-func newRanker(p *Pool, regions map[string]*Region, in Inputs) *ranker {
-	r := &ranker{p: p, in: in, regions: regions, state: map[string]State{}, drained: map[string]bool{}}
+func newRanker(p *Pool, in Inputs) *ranker {
+	r := &ranker{p: p, in: in, state: make(map[string]State, len(p.Members))}
 	for _, m := range p.Members {
 		r.state[m.Region] = in.Health[MemberKey{Pool: p.Owner, Region: m.Region}].State
 	}
@@ -289,6 +513,9 @@ func newRanker(p *Pool, regions map[string]*Region, in Inputs) *ranker {
 		}
 		switch o.Action {
 		case Drain:
+			if r.drained == nil {
+				r.drained = map[string]bool{}
+			}
 			r.drained[o.Region] = true
 		case Pin:
 			if o.Pool == p.Owner {
@@ -325,98 +552,12 @@ func (r *ranker) unstable() bool {
 	return false
 }
 
-// signature identifies everything decide depends on except the location,
-// so pools that would compile the same map share it.
-func (r *ranker) signature() string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d|%d|%d|%s|%s|%s|%t|", r.p.Policy, r.p.Answers, r.p.Fallback, r.p.FallTo, strings.Join(r.p.Order, ","), r.pinned, r.p.AvoidDegraded)
-	for _, m := range r.p.Members {
-		reg := r.regions[m.Region]
-		fmt.Fprintf(&b, "%s@%v,%v;%d;%t;%d;", m.Region, reg.Lat, reg.Lon, r.state[m.Region], r.drained[m.Region], m.Weight)
-	}
-	for _, g := range r.p.Geo {
-		fmt.Fprintf(&b, "%d:%s=%s;", g.Scope, g.Code, strings.Join(g.Regions, ","))
-	}
-	return b.String()
-}
-
-// rank orders the pool's members for a client at loc, before health: the
-// most specific matching geo rule first, then the policy's own order.
-func (r *ranker) rank(loc geo.Location) (order []string, rule *GeoRule) {
-	rule = r.matchRule(loc)
-	if rule != nil {
-		order = append(order, rule.Regions...)
-	}
-	var rest []string
-	switch r.p.Policy {
-	case Nearest:
-		if loc.HasCoords {
-			rest = r.byDistance(loc)
-		} else {
-			rest = r.p.Order
-		}
-	case Failover:
-		rest = r.p.Order
-	case Weighted:
-		for _, m := range r.p.Members {
-			rest = append(rest, m.Region)
-		}
-	}
-	for _, x := range rest {
-		if !contains(order, x) {
-			order = append(order, x)
-		}
-	}
-	return order, rule
-}
-
-func (r *ranker) matchRule(loc geo.Location) *GeoRule {
-	for i := range r.p.Geo {
-		g := &r.p.Geo[i]
-		switch g.Scope {
-		case Subdivision:
-			if loc.Subdivision != "" && len(g.Code) == len(loc.Country)+1+len(loc.Subdivision) &&
-				strings.HasPrefix(g.Code, loc.Country) && g.Code[len(loc.Country)+1:] == loc.Subdivision {
-				return g
-			}
-		case Country:
-			if g.Code == loc.Country {
-				return g
-			}
-		case Continent:
-			if g.Code == loc.Continent {
-				return g
-			}
-		}
-	}
-	return nil
-}
-
-func (r *ranker) byDistance(loc geo.Location) []string {
-	type rd struct {
-		name string
-		km   float64
-	}
-	list := make([]rd, 0, len(r.p.Members))
-	for _, m := range r.p.Members {
-		reg := r.regions[m.Region]
-		list = append(list, rd{m.Region, geo.Distance(loc.Lat, loc.Lon, reg.Lat, reg.Lon)})
-	}
-	sort.SliceStable(list, func(i, j int) bool { return list[i].km < list[j].km })
-	out := make([]string, len(list))
-	for i, x := range list {
-		out[i] = x.name
-	}
-	return out
-}
-
-// decide applies health, overrides and the last resort to the ranking.
-func (r *ranker) decide(loc geo.Location) verdict {
+// decide applies health, overrides and the last resort to a ranking.
+func (r *ranker) decide(order []string, ruled bool) verdict {
 	if r.pinned != "" {
 		return verdict{regions: []string{r.pinned}}
 	}
-	order, rule := r.rank(loc)
-	if r.p.Policy == Weighted && rule == nil {
+	if r.p.Policy == Weighted && !ruled {
 		if len(r.eligible) > 0 {
 			return verdict{regions: weightedSet(r.p, r.eligible)}
 		}
@@ -447,7 +588,7 @@ func (r *ranker) decide(loc geo.Location) verdict {
 	if len(open) == 0 {
 		open = order
 	}
-	if r.p.Policy == Weighted && rule == nil {
+	if r.p.Policy == Weighted && !ruled {
 		return verdict{regions: weightedSet(r.p, open)}
 	}
 	return verdict{regions: open[:1]}

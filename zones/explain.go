@@ -55,12 +55,12 @@ func (s *Snapshot) Explain(client netip.Prefix, qname string, qtype uint16) *Exp
 	s.Answer(&e.Result, qname, qtype, client.Addr())
 	e.Scope, e.ScopeWhy = scopeOf(client, e.Result.ScopeBits)
 	n, _ := s.find(qname)
-	if n == nil || n.pool == nil {
+	if n == nil || n.pool < 0 {
 		return e
 	}
-	p := n.pool
-	r := newRanker(p.cfg, p.zone.cfg.Regions, s.Inputs)
-	order, rule := r.rank(e.Location)
+	p := &s.pools[n.pool]
+	r := newRanker(p.cfg, s.Inputs)
+	order, rule := newRanking(p.cfg, p.zone.cfg.Regions).rank(e.Location)
 	pe := &PoolExplanation{Owner: p.cfg.Owner, Policy: p.cfg.Policy, TTL: p.ttl, Chosen: e.Result.Region}
 	if rule != nil {
 		pe.Rule = fmt.Sprintf("%s %s → %s", rule.Scope, rule.Code, strings.Join(rule.Regions, ", "))

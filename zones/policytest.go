@@ -9,17 +9,30 @@ import (
 	"github.com/miekg/dns"
 )
 
-// RunTests runs the policy tests carried by the zone files against cfg
-// compiled with every member healthy and no overrides: the tests state the
-// policy, not today's weather. Failures name the test's file:line.
+// RunTests compiles cfg with g and runs the policy tests carried by the
+// zone files (see Base.Test).
 func RunTests(cfg *Config, g *geo.Table) error {
-	snap, err := Compile(Inputs{Config: cfg, Geo: g})
+	b, err := Build(cfg, g)
 	if err != nil {
 		return err
 	}
+	return b.Test()
+}
+
+// Test runs the policy tests carried by the zone files against the Base
+// with every member healthy and no overrides: the tests state the policy,
+// not today's weather. Failures name the test's file:line. The snapshot
+// they ran on is kept: a Store given this Base starts serving it, so a
+// load compiles once.
+func (b *Base) Test() error {
+	if b.tested == nil {
+		b.testedScopes = syncScopes{}
+		b.tested = b.apply(AllHealthy, nil, b.testedScopes)
+	}
+	snap := b.tested
 	var c errs
 	var r Result
-	for _, z := range cfg.Zones {
+	for _, z := range b.cfg.Zones {
 		for _, t := range z.Tests {
 			r.Reset()
 			snap.Answer(&r, t.Name, t.Type, t.Client.Addr())

@@ -14,12 +14,14 @@ import (
 // once; nothing in it changes after Compile returns it.
 type Snapshot struct {
 	Inputs Inputs    // what it was compiled from; read-only
-	Built  time.Time // when Compile finished
+	Built  time.Time // when it was compiled
 
-	zones map[string]*zoneData // origin → zone
+	base  *Base
+	zones map[string]*zoneData // origin → zone; shared with base
 	// exact holds every name of every zone, each in the most specific zone
-	// that holds it: one lookup answers most queries.
+	// that holds it: one lookup answers most queries. Shared with base.
 	exact map[string]*node
+	pools []pool // node.pool indexes it
 }
 
 // Inputs is everything a Snapshot is compiled from.
@@ -45,7 +47,7 @@ type node struct {
 	zone     *zoneData
 	name     string
 	rrsets   []rrset // static data, by type
-	pool     *pool
+	pool     int // index into Snapshot.pools; -1 when no pool steers the name
 	cut      *node // nearest delegation at or above this name, below the apex
 	wildcard *node // the "*." child, if there is one
 	glue     []dns.RR
@@ -114,11 +116,19 @@ func (s *Snapshot) Answer(r *Result, qname string, qtype uint16, client netip.Ad
 // find returns the most specific zone holding qname, and qname's node in
 // it if the name exists.
 func (s *Snapshot) find(qname string) (*node, *zoneData) {
-	if n, ok := s.exact[qname]; ok {
+	return find(s.zones, s.exact, qname)
+}
+
+func (b *Base) find(qname string) (*node, *zoneData) {
+	return find(b.zones, b.exact, qname)
+}
+
+func find(zones map[string]*zoneData, exact map[string]*node, qname string) (*node, *zoneData) {
+	if n, ok := exact[qname]; ok {
 		return n, n.zone
 	}
 	for off, end := 0, false; !end; off, end = dns.NextLabel(qname, off) {
-		if z, ok := s.zones[qname[off:]]; ok {
+		if z, ok := zones[qname[off:]]; ok {
 			return z.names[qname], z
 		}
 	}
@@ -159,8 +169,8 @@ func (s *Snapshot) resolve(r *Result, n *node, z *zoneData, qname string, qtype 
 	}
 	start := len(r.Answer)
 	switch cn := n.get(dns.TypeCNAME); {
-	case n.pool != nil:
-		s.poolAnswer(r, n.pool, qtype, client, depth)
+	case n.pool >= 0:
+		s.poolAnswer(r, &s.pools[n.pool], qtype, client, depth)
 	case cn != nil && qtype != dns.TypeCNAME:
 		r.Answer = append(r.Answer, cn...)
 		s.follow(r, cn[0].(*dns.CNAME).Target, qtype, client, depth)
@@ -237,11 +247,14 @@ func (s *Snapshot) poolAnswer(r *Result, p *pool, qtype uint16, client netip.Add
 	idx, bits := p.unplaced, 0
 	if client.IsValid() && p.m != nil {
 		idx, bits = p.m.Lookup(client)
+		if p.toChoice != nil {
+			idx = p.toChoice[idx]
+		}
 	}
 	if bits > r.ScopeBits {
 		r.ScopeBits = bits
 	}
-	c := &p.choices[idx]
+	c := p.choices[idx]
 	r.Pool = p.cfg.Owner
 	r.Region = c.region
 	if c.closed {

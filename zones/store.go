@@ -1,7 +1,8 @@
 package zones
 
 import (
-	"fmt"
+	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -9,97 +10,189 @@ import (
 )
 
 // Store holds the current Snapshot and is its single writer. Readers call
-// Load, which is one atomic load; writers (reload, health, overrides) are
-// serialized by mu and each builds a whole new Snapshot before publishing.
+// Load, which is one atomic load. Writers (a reload, a health change, an
+// override) are serialized by mu; a health or override change only applies
+// to the loaded Base (see Base), so it publishes in about a millisecond for
+// a thousand pools, whatever the GeoIP table's size.
+//
+// Each change publishes at once with every pool's answers right and every
+// ECS scope correct: a pool whose widest-scope map for its new answers is
+// not built yet answers through its shape's class map, whose boundaries are
+// correct under any health. Run builds the missing maps in the background
+// and publishes again when they are ready; since a map is keyed by which
+// classes share an answer, not by the health that led there, it can never
+// be stale.
 type Store struct {
 	cur atomic.Pointer[Snapshot]
 
-	mu sync.Mutex // held by writers; guards in
-	in Inputs
+	mu        sync.Mutex // held by writers; guards the fields below
+	base      *Base
+	health    HealthView
+	overrides []Override
+	scopes    scopeCache
+
+	wake chan struct{} // cap 1: the last publish wants maps not built yet
 }
 
-// NewStore compiles the first snapshot. The config's policy tests must pass.
+// NewStore compiles cfg with g and starts serving it. The config's policy
+// tests must pass.
 func NewStore(cfg *Config, g *geo.Table) (*Store, error) {
-	if g == nil {
-		g = geo.Empty()
-	}
-	if err := RunTests(cfg, g); err != nil {
-		return nil, err
-	}
-	s := &Store{in: Inputs{Config: cfg, Geo: g}}
-	snap, err := Compile(s.in)
+	b, err := Build(cfg, g)
 	if err != nil {
 		return nil, err
 	}
-	s.cur.Store(snap)
+	return NewStoreFrom(b)
+}
+
+// NewStoreFrom starts serving a compiled Base, every member healthy. Its
+// policy tests must pass (they run here unless Base.Test already ran them).
+func NewStoreFrom(b *Base) (*Store, error) {
+	if err := b.Test(); err != nil {
+		return nil, err
+	}
+	s := &Store{wake: make(chan struct{}, 1)}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setBase(b)
 	return s, nil
 }
 
 // Load returns the current snapshot. It never blocks.
 func (s *Store) Load() *Snapshot { return s.cur.Load() }
 
-// SetConfig replaces the zones. A config whose policy tests fail is refused
-// and the running snapshot keeps serving.
-func (s *Store) SetConfig(cfg *Config) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := RunTests(cfg, s.in.Geo); err != nil {
+// SetBase replaces the config and GeoIP table with a newly loaded Base
+// (a reload) and the health view with h, the health of the new config's
+// members (nil: every member up), keeping the overrides. Its policy tests
+// must pass; if they fail the running snapshot keeps serving. Compile the
+// Base before calling SetBase: SetBase itself takes a millisecond, so
+// health changes never wait for a reload's compile. The caller must not
+// modify h later.
+func (s *Store) SetBase(b *Base, h HealthView) error {
+	if b == nil {
+		return errors.New("set base: nil")
+	}
+	if err := b.Test(); err != nil {
 		return err
 	}
-	in := s.in
-	in.Config = cfg
-	return s.publish(in)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.health = h
+	s.setBase(b)
+	return nil
 }
 
-// SetConfigGeo replaces the zones and the GeoIP table together (a reload):
-// the policy tests must pass with both new.
-func (s *Store) SetConfigGeo(cfg *Config, g *geo.Table) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := RunTests(cfg, g); err != nil {
-		return err
+func (s *Store) setBase(b *Base) {
+	s.base = b
+	// The old maps belong to the old shapes. The policy tests built the
+	// maps for every member healthy: the usual state after a load.
+	s.scopes = scopeCache{maps: make(map[scopeKey]*geo.Map, len(b.testedScopes))}
+	for k, m := range b.testedScopes {
+		s.scopes.maps[k] = m
 	}
-	in := s.in
-	in.Config, in.Geo = cfg, g
-	return s.publish(in)
-}
-
-// SetGeo replaces the GeoIP table. The policy tests must still pass.
-func (s *Store) SetGeo(g *geo.Table) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := RunTests(s.in.Config, g); err != nil {
-		return err
-	}
-	in := s.in
-	in.Geo = g
-	return s.publish(in)
+	s.publish()
 }
 
 // SetHealth replaces the health view. The caller must not modify h later.
-func (s *Store) SetHealth(h HealthView) error {
+func (s *Store) SetHealth(h HealthView) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	in := s.in
-	in.Health = h
-	return s.publish(in)
+	s.health = h
+	s.publish()
 }
 
 // SetOverrides replaces the operator overrides.
-func (s *Store) SetOverrides(o []Override) error {
+func (s *Store) SetOverrides(o []Override) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	in := s.in
-	in.Overrides = append([]Override(nil), o...)
-	return s.publish(in)
+	s.overrides = append([]Override(nil), o...)
+	s.publish()
 }
 
-func (s *Store) publish(in Inputs) error {
-	snap, err := Compile(in)
-	if err != nil {
-		return fmt.Errorf("publish snapshot: %w", err)
-	}
-	s.in = in
+// publish applies the inputs to the base and swaps the result in. Called
+// under mu.
+func (s *Store) publish() {
+	s.scopes.begin()
+	snap := s.base.apply(s.health, s.overrides, &s.scopes)
+	s.scopes.end()
 	s.cur.Store(snap)
+	if len(s.scopes.want) > 0 {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// Run builds the widest-scope maps that published snapshots are missing,
+// one batch at a time, and publishes again when a batch is done, until ctx
+// is done. Without Run, scopes stay those of the class maps after the first
+// change: correct, but narrower. Run never holds the writers' lock while
+// it builds.
+func (s *Store) Run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.wake:
+		}
+		s.mu.Lock()
+		base := s.base
+		jobs := make(map[scopeKey][]uint16, len(s.scopes.want))
+		for k, part := range s.scopes.want {
+			jobs[k] = part
+		}
+		s.mu.Unlock()
+
+		built := make(map[scopeKey]*geo.Map, len(jobs))
+		for k, part := range jobs {
+			if ctx.Err() != nil {
+				return
+			}
+			built[k] = k.sh.m.Remap(part)
+		}
+
+		s.mu.Lock()
+		if s.base == base {
+			for k, m := range built {
+				s.scopes.maps[k] = m
+			}
+			s.publish()
+		}
+		s.mu.Unlock()
+	}
+}
+
+// scopeCache holds the widest-scope maps of the partitions the last two
+// snapshots used, so a flap back and forth costs no rebuild, and notes the
+// ones the last snapshot wanted but did not have. Owned by Store, under its
+// mu.
+type scopeCache struct {
+	maps map[scopeKey]*geo.Map
+	want map[scopeKey][]uint16 // wanted by the last publish, not built
+	used map[scopeKey]bool     // used or wanted by the last publish
+	prev map[scopeKey]bool     // used by the publish before
+}
+
+func (c *scopeCache) begin() {
+	c.prev, c.used = c.used, make(map[scopeKey]bool)
+	c.want = make(map[scopeKey][]uint16)
+}
+
+func (c *scopeCache) get(sh *shape, part []uint16) *geo.Map {
+	k := scopeKey{sh, partKey(part)}
+	c.used[k] = true
+	if m, ok := c.maps[k]; ok {
+		return m
+	}
+	c.want[k] = append([]uint16(nil), part...)
 	return nil
+}
+
+// end forgets the maps neither of the last two publishes used.
+func (c *scopeCache) end() {
+	for k := range c.maps {
+		if !c.used[k] && !c.prev[k] {
+			delete(c.maps, k)
+		}
+	}
 }

@@ -155,10 +155,11 @@ func check(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	zc, g, err := node.Load(cfg)
+	b, err := node.Load(cfg)
 	if err != nil {
 		return err
 	}
+	zc, g := b.Config(), b.Geo()
 	tests := 0
 	for _, z := range zc.Zones {
 		tests += len(z.Tests)
@@ -205,10 +206,11 @@ func explain(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	zc, g, err := node.Load(cfg)
+	b, err := node.Load(cfg)
 	if err != nil {
 		return err
 	}
+	zc := b.Config()
 	var health zones.HealthView
 	if *probe {
 		health = node.ProbeOnce(context.Background(), zc)
@@ -216,10 +218,7 @@ func explain(args []string, stdout io.Writer) error {
 	} else {
 		fmt.Fprintf(stdout, "health:    not probed: every region counts as up (-probe checks each endpoint once)\n")
 	}
-	snap, err := zones.Compile(zones.Inputs{Config: zc, Geo: g, Health: health})
-	if err != nil {
-		return err
-	}
+	snap := b.Snapshot(health, nil)
 	snap.Explain(pfx, rest[0], qtype).Format(stdout)
 	return nil
 }

@@ -1,0 +1,142 @@
+package zones
+
+import (
+	"time"
+	"unsafe"
+
+	"github.com/meridian-gtm/meridian/geo"
+	"github.com/miekg/dns"
+)
+
+// pool is a compiled Pool under one health and set of overrides: which
+// answer each ranking class gets. Immutable once Apply returns.
+type pool struct {
+	*poolBase
+	// m maps a client address to a value: a ranking class when toChoice is
+	// set, else directly an index into choices (a map coarsened to the
+	// current answers, whose scopes are the widest). nil when every client
+	// gets the same answer: the scope is then 0.
+	m        *geo.Map
+	toChoice []uint16 // class → index into choices; nil when m gives choices
+	unplaced uint16   // the choice for a client we cannot place
+	choices  []*choice
+	ttl      uint32 // TTL of its answers now: shorter while unstable
+}
+
+// choice is one answer a pool can give, ready to append.
+type choice struct {
+	region string // the region answering (the first, for weighted)
+	closed bool   // fail closed: answer NODATA
+	// One entry per weighted candidate; a single entry otherwise.
+	regions []string
+	cum     []uint32 // cumulative weights, for weighted choices
+	a       [][]dns.RR
+	aaaa    [][]dns.RR
+	cname   [][]dns.RR
+}
+
+// scopeMaps supplies, for a shape and a partition of its classes into
+// answers, a Map from address to answer with neighbours of one answer
+// merged, whose scopes are the widest. Get may return nil (not built yet):
+// the pool then answers through its class map, whose scopes are correct
+// but may be narrower. Get must not modify part.
+type scopeMaps interface {
+	get(sh *shape, part []uint16) *geo.Map
+}
+
+// syncScopes builds every map when asked, for one Apply.
+type syncScopes map[scopeKey]*geo.Map
+
+// syncScopes builds each map at once, so the snapshot has the widest
+// scopes from the start (what check, explain and the policy tests use).
+func (s syncScopes) get(sh *shape, part []uint16) *geo.Map {
+	k := scopeKey{sh, partKey(part)}
+	m, ok := s[k]
+	if !ok {
+		m = sh.m.Remap(part)
+		s[k] = m
+	}
+	return m
+}
+
+// scopeKey names a widest-scope map: the shape's class map merged by a
+// partition of its classes. The partition numbers answers in order of
+// first appearance, so equal partitions have equal keys whatever the
+// answers are: the map depends only on which classes share an answer.
+type scopeKey struct {
+	sh   *shape
+	part string
+}
+
+// partKey is the partition as a string, for a map key.
+func partKey(part []uint16) string {
+	return string(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(part))), 2*len(part)))
+}
+
+// apply folds health and overrides into a Snapshot. It does not look at
+// the GeoIP table: per pool it decides the answer of each ranking class,
+// a table of a few entries, so it costs microseconds per pool. scopes
+// supplies widest-scope maps (nil: class maps only).
+func (b *Base) apply(h HealthView, o []Override, scopes scopeMaps) *Snapshot {
+	in := Inputs{Config: b.cfg, Geo: b.geo, Health: h, Overrides: o}
+	s := &Snapshot{Inputs: in, base: b, zones: b.zones, exact: b.exact, pools: make([]pool, len(b.pools))}
+	for i, pb := range b.pools {
+		pb.apply(&s.pools[i], in, scopes)
+	}
+	s.Built = time.Now()
+	return s
+}
+
+// apply decides pool p's answers.
+func (pb *poolBase) apply(p *pool, in Inputs, scopes scopeMaps) {
+	r := newRanker(pb.cfg, in)
+	*p = pool{poolBase: pb, ttl: pb.cfg.TTL}
+	if r.unstable() {
+		p.ttl = pb.cfg.UnstableTTL
+	}
+	sh := pb.shape
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	if r.pinned != "" {
+		// Every client gets the pinned region: no map, scope 0.
+		p.choices = []*choice{pb.choice(verdict{regions: []string{r.pinned}}, p.ttl)}
+		return
+	}
+	toChoice := make([]uint16, len(sh.classes))
+	for ci, c := range sh.classes {
+		ch := pb.choice(r.decide(c.order, c.ruled), p.ttl)
+		k := 0
+		for k < len(p.choices) && p.choices[k] != ch {
+			k++
+		}
+		if k == len(p.choices) {
+			p.choices = append(p.choices, ch)
+		}
+		toChoice[ci] = uint16(k)
+	}
+	p.unplaced = toChoice[sh.unplaced]
+	if len(p.choices) == 1 {
+		return
+	}
+	p.m, p.toChoice = sh.m, toChoice
+	if scopes != nil {
+		if m := scopes.get(sh, toChoice); m != nil {
+			p.m, p.toChoice = m, nil
+		}
+	}
+}
+
+// choice returns the materialized answer for v with TTL ttl, from the
+// memo when it was built before. Called under pb.mu.
+func (pb *poolBase) choice(v verdict, ttl uint32) *choice {
+	k := choiceKey{v.key(), ttl}
+	if c, ok := pb.memo[k]; ok {
+		return c
+	}
+	if pb.memo == nil || len(pb.memo) >= memoMax {
+		pb.memo = make(map[choiceKey]*choice)
+	}
+	c := materialize(pb.cfg, v, ttl)
+	pb.memo[k] = c
+	return c
+}
