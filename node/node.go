@@ -45,7 +45,7 @@ type Node struct {
 	// what coalesces a burst of flips into one publish.
 	healthKick chan struct{}
 	kickedAt   atomic.Int64 // UnixNano of the first kick not yet folded; 0 when none
-	healthMu   sync.Mutex // serializes health folds; guards published
+	healthMu   sync.Mutex   // serializes health folds; guards published
 	published  zones.HealthView
 	healthMetrics
 }

@@ -47,9 +47,9 @@ type node struct {
 	zone     *zoneData
 	name     string
 	rrsets   []rrset // static data, by type
-	pool     int // index into Snapshot.pools; -1 when no pool steers the name
-	cut      *node // nearest delegation at or above this name, below the apex
-	wildcard *node // the "*." child, if there is one
+	pool     int     // index into Snapshot.pools; -1 when no pool steers the name
+	cut      *node   // nearest delegation at or above this name, below the apex
+	wildcard *node   // the "*." child, if there is one
 	glue     []dns.RR
 }
 
