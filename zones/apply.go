@@ -2,7 +2,7 @@ package zones
 
 import (
 	"time"
-	"unsafe"
+	"slices"
 
 	"github.com/meridian-gtm/meridian/geo"
 	"github.com/miekg/dns"
@@ -44,33 +44,45 @@ type scopeMaps interface {
 	get(sh *shape, part []uint16) *geo.Map
 }
 
-// syncScopes builds every map when asked, for one Apply.
-type syncScopes map[scopeKey]*geo.Map
+// syncScopes builds every map when asked, for one apply.
+type syncScopes map[scopeKey]scopeMap
 
 // syncScopes builds each map at once, so the snapshot has the widest
 // scopes from the start (what check, explain and the policy tests use).
 func (s syncScopes) get(sh *shape, part []uint16) *geo.Map {
-	k := scopeKey{sh, partKey(part)}
-	m, ok := s[k]
-	if !ok {
-		m = sh.m.Remap(part)
-		s[k] = m
+	k := keyOf(sh, part)
+	if m, ok := s[k]; ok && slices.Equal(m.part, part) {
+		return m.m
 	}
+	m := sh.m.Remap(part)
+	s[k] = scopeMap{m: m, part: slices.Clone(part)}
 	return m
 }
 
 // scopeKey names a widest-scope map: the shape's class map merged by a
 // partition of its classes. The partition numbers answers in order of
-// first appearance, so equal partitions have equal keys whatever the
-// answers are: the map depends only on which classes share an answer.
+// first appearance, so equal partitions are equal slices whatever the
+// answers are: the map depends only on which classes share an answer. The
+// key holds a hash of the partition, so a lookup does not allocate; the
+// entry holds the partition itself, which a lookup compares.
 type scopeKey struct {
 	sh   *shape
-	part string
+	hash uint64
 }
 
-// partKey is the partition as a string, for a map key.
-func partKey(part []uint16) string {
-	return string(unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(part))), 2*len(part)))
+// scopeMap is a built widest-scope map and the partition it merges by.
+type scopeMap struct {
+	m    *geo.Map
+	part []uint16
+}
+
+func keyOf(sh *shape, part []uint16) scopeKey {
+	// FNV-1a over the partition.
+	h := uint64(14695981039346656037)
+	for _, v := range part {
+		h = (h ^ uint64(v)) * 1099511628211
+	}
+	return scopeKey{sh, h}
 }
 
 // apply folds health and overrides into a Snapshot. It does not look at
@@ -80,16 +92,17 @@ func partKey(part []uint16) string {
 func (b *Base) apply(h HealthView, o []Override, scopes scopeMaps) *Snapshot {
 	in := Inputs{Config: b.cfg, Geo: b.geo, Health: h, Overrides: o}
 	s := &Snapshot{Inputs: in, base: b, zones: b.zones, exact: b.exact, pools: make([]pool, len(b.pools))}
+	var r ranker // reused: a change costs a few allocations per pool
 	for i, pb := range b.pools {
-		pb.apply(&s.pools[i], in, scopes)
+		pb.apply(&s.pools[i], &r, in, scopes)
 	}
 	s.Built = time.Now()
 	return s
 }
 
 // apply decides pool p's answers.
-func (pb *poolBase) apply(p *pool, in Inputs, scopes scopeMaps) {
-	r := newRanker(pb.cfg, in)
+func (pb *poolBase) apply(p *pool, r *ranker, in Inputs, scopes scopeMaps) {
+	r.reset(pb.cfg, in)
 	*p = pool{poolBase: pb, ttl: pb.cfg.TTL}
 	if r.unstable() {
 		p.ttl = pb.cfg.UnstableTTL
@@ -103,6 +116,7 @@ func (pb *poolBase) apply(p *pool, in Inputs, scopes scopeMaps) {
 		return
 	}
 	toChoice := make([]uint16, len(sh.classes))
+	p.choices = make([]*choice, 0, min(len(sh.classes), len(pb.cfg.Members)+1))
 	for ci, c := range sh.classes {
 		ch := pb.choice(r.decide(c.order, c.ruled), p.ttl)
 		k := 0
@@ -139,4 +153,16 @@ func (pb *poolBase) choice(v verdict, ttl uint32) *choice {
 	c := materialize(pb.cfg, v, ttl)
 	pb.memo[k] = c
 	return c
+}
+
+// WidestScopes reports whether every pool answers through a map merged by
+// its current answers, so every ECS scope is the widest: false while the
+// Store is still building maps after a change.
+func (s *Snapshot) WidestScopes() bool {
+	for i := range s.pools {
+		if s.pools[i].toChoice != nil {
+			return false
+		}
+	}
+	return true
 }

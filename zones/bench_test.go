@@ -2,6 +2,7 @@ package zones
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net/netip"
 	"runtime"
 	"strings"
@@ -130,4 +131,101 @@ func BenchmarkCompile10k(b *testing.B) {
 		b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heapMiB")
 		runtime.KeepAlive(s)
 	})
+}
+
+// scaleRegions are ten regions around the world.
+var scaleRegions = []struct {
+	name     string
+	lat, lon float64
+}{
+	{"us-east", 38.95, -77.45}, {"us-west", 45.6, -121.2}, {"ca-central", 45.5, -73.6},
+	{"sa-east", -23.5, -46.6}, {"eu-west", 50.11, 8.68}, {"eu-north", 59.3, 18.1},
+	{"me-central", 25.2, 55.3}, {"ap-south", 19.1, 72.9}, {"ap-southeast", 1.35, 103.82},
+	{"ap-northeast", 35.7, 139.7},
+}
+
+// zoneShapes is a zone of n nearest pools over the ten scaleRegions, in
+// the given number of shapes: pool i uses the three regions of shape
+// i%shapes, each shape its own set of three.
+func zoneShapes(n, shapes int) string {
+	var b strings.Builder
+	b.WriteString("zone = \"scale.test\"\nns = [\"ns.example.net.\"]\n")
+	for _, r := range scaleRegions {
+		fmt.Fprintf(&b, "[regions.%s]\nlat = %v\nlon = %v\n", r.name, r.lat, r.lon)
+	}
+	var combos [][3]int
+	for i := 0; i < len(scaleRegions); i++ {
+		for j := i + 1; j < len(scaleRegions); j++ {
+			for k := j + 1; k < len(scaleRegions); k++ {
+				combos = append(combos, [3]int{i, j, k})
+			}
+		}
+	}
+	for i := range n {
+		c := combos[(i%shapes)*len(combos)/shapes]
+		fmt.Fprintf(&b, "[pools.app%d]\norder = [%q, %q, %q]\n", i,
+			scaleRegions[c[0]].name, scaleRegions[c[1]].name, scaleRegions[c[2]].name)
+		for k, r := range c {
+			fmt.Fprintf(&b, "[pools.app%d.members.%s]\naddresses = [\"10.%d.%d.%d\"]\n", i, scaleRegions[r].name, k, i/256, i%256)
+		}
+	}
+	return b.String()
+}
+
+// regionDown is the health of every pool with region down.
+func regionDown(z *Zone, region string) HealthView {
+	h := HealthView{}
+	for _, p := range z.Pools {
+		if p.member(region) != nil {
+			h[MemberKey{Pool: p.Owner, Region: region}] = MemberHealth{State: Down, Reason: "test"}
+		}
+	}
+	return h
+}
+
+// scaleStore is a Store over 1,000 pools in 50 shapes and a random table
+// of 40,000 networks; how big the table is does not matter to a change.
+func scaleStore(tb testing.TB) (*Store, *Zone) {
+	tb.Helper()
+	z, err := ParseZone("scale.toml", []byte(zoneShapes(1000, 50)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g, _ := randomGeo(tb, rand.New(rand.NewPCG(1, 1)), 30_000, 10_000, 500)
+	st, err := NewStore(&Config{Zones: []*Zone{z}}, g)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st, z
+}
+
+// BenchmarkApplyChange publishes a health change (a region failing and
+// recovering, which changes about a third of 1,000 pools) without building
+// the widest-scope maps, which Run does in the background.
+func BenchmarkApplyChange(b *testing.B) {
+	st, z := scaleStore(b)
+	views := []HealthView{regionDown(z, "eu-west"), nil}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		st.SetHealth(views[i&1])
+		i++
+	}
+}
+
+// Applying a change allocates a bounded, small amount per pool: its answer
+// table, never anything that grows with the GeoIP table.
+func TestApplyChangeAllocs(t *testing.T) {
+	st, z := scaleStore(t)
+	views := []HealthView{regionDown(z, "eu-west"), nil}
+	i := 0
+	allocs := testing.AllocsPerRun(20, func() {
+		st.SetHealth(views[i&1])
+		i++
+	})
+	perPool := allocs / float64(len(z.Pools))
+	t.Logf("%.0f allocs per change, %.1f per pool", allocs, perPool)
+	if perPool > 4 {
+		t.Errorf("%.1f allocs per pool per change, want at most 4", perPool)
+	}
 }

@@ -492,79 +492,118 @@ func (r *ranking) rank(loc geo.Location) (order []string, rule *GeoRule) {
 }
 
 // ranker decides which region(s) of one pool answer a ranking class,
-// given health and overrides.
+// given health and overrides. It allocates once, however many classes it
+// decides: a change applies to every pool at once.
 type ranker struct {
 	p        *Pool
 	in       Inputs
-	state    map[string]State // by member region
-	drained  map[string]bool
+	members  []memberState // by index in p.Members
 	pinned   string
-	eligible []string // members that may take traffic, by name
+	eligible int // members that may take traffic
+}
+
+type memberState struct {
+	region  string
+	health  MemberHealth
+	drained bool
 }
 
 func newRanker(p *Pool, in Inputs) *ranker {
-	r := &ranker{p: p, in: in, state: make(map[string]State, len(p.Members))}
-	for _, m := range p.Members {
-		r.state[m.Region] = in.Health[MemberKey{Pool: p.Owner, Region: m.Region}].State
+	r := &ranker{}
+	r.reset(p, in)
+	return r
+}
+
+// reset makes r the ranker of p under in, reusing its storage.
+func (r *ranker) reset(p *Pool, in Inputs) {
+	*r = ranker{p: p, in: in, members: slices.Grow(r.members[:0], len(p.Members))[:len(p.Members)]}
+	for i, m := range p.Members {
+		r.members[i] = memberState{region: m.Region, health: in.Health[MemberKey{Pool: p.Owner, Region: m.Region}]}
 	}
 	for _, o := range in.Overrides {
-		if o.Pool != "" && o.Pool != p.Owner || p.member(o.Region) == nil {
+		if o.Pool != "" && o.Pool != p.Owner {
+			continue
+		}
+		m := r.member(o.Region)
+		if m == nil {
 			continue
 		}
 		switch o.Action {
 		case Drain:
-			if r.drained == nil {
-				r.drained = map[string]bool{}
-			}
-			r.drained[o.Region] = true
+			m.drained = true
 		case Pin:
 			if o.Pool == p.Owner {
 				r.pinned = o.Region
 			}
 		}
 	}
-	for _, m := range p.Members {
-		if r.usable(m.Region) {
-			r.eligible = append(r.eligible, m.Region)
+	for i := range r.members {
+		if r.usable(r.members[i].region) {
+			r.eligible++
 		}
 	}
-	return r
+}
+
+// member returns the state of a member by region name; pools are small,
+// so a scan beats a map that every change would have to build.
+func (r *ranker) member(region string) *memberState {
+	for i := range r.members {
+		if r.members[i].region == region {
+			return &r.members[i]
+		}
+	}
+	return nil
+}
+
+func (r *ranker) drained(region string) bool {
+	m := r.member(region)
+	return m != nil && m.drained
 }
 
 func (r *ranker) usable(region string) bool {
-	st := r.state[region]
-	return st != Down && !(st == Degraded && r.p.AvoidDegraded) && !r.drained[region]
+	m := r.member(region)
+	if m == nil {
+		return true
+	}
+	st := m.health.State
+	return st != Down && !(st == Degraded && r.p.AvoidDegraded) && !m.drained
 }
 
 // unstable reports whether the pool's answers may change soon: a member is
 // degraded or has a pending verdict, or every member is down. Its answers
 // then carry the shorter UnstableTTL so clients come back sooner.
 func (r *ranker) unstable() bool {
-	if len(r.eligible) == 0 {
+	if r.eligible == 0 {
 		return true
 	}
-	for _, m := range r.p.Members {
-		h := r.in.Health[MemberKey{Pool: r.p.Owner, Region: m.Region}]
-		if h.State == Degraded || h.Pending {
+	for _, m := range r.members {
+		if m.health.State == Degraded || m.health.Pending {
 			return true
 		}
 	}
 	return false
 }
 
-// decide applies health, overrides and the last resort to a ranking.
+// decide applies health, overrides and the last resort to a ranking. The
+// verdict may share order's storage.
 func (r *ranker) decide(order []string, ruled bool) verdict {
 	if r.pinned != "" {
 		return verdict{regions: []string{r.pinned}}
 	}
 	if r.p.Policy == Weighted && !ruled {
-		if len(r.eligible) > 0 {
-			return verdict{regions: weightedSet(r.p, r.eligible)}
+		if r.eligible > 0 {
+			var eligible []string
+			for _, m := range r.members {
+				if r.usable(m.region) {
+					eligible = append(eligible, m.region)
+				}
+			}
+			return verdict{regions: weightedSet(r.p, eligible)}
 		}
 	} else {
-		for _, x := range order {
+		for i, x := range order {
 			if r.usable(x) {
-				return verdict{regions: []string{x}}
+				return verdict{regions: order[i : i+1]}
 			}
 		}
 	}
@@ -581,7 +620,7 @@ func (r *ranker) decide(order []string, ruled bool) verdict {
 	// (an operator took them out on purpose) unless all are drained.
 	var open []string
 	for _, x := range order {
-		if !r.drained[x] {
+		if !r.drained(x) {
 			open = append(open, x)
 		}
 	}

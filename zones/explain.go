@@ -72,13 +72,13 @@ func (s *Snapshot) Explain(client netip.Prefix, qname string, qtype uint16) *Exp
 			re.DistanceKM = geo.Distance(e.Location.Lat, e.Location.Lon, reg.Lat, reg.Lon)
 		}
 		h := s.Inputs.Health[MemberKey{Pool: p.cfg.Owner, Region: name}]
-		re.State, re.Reason = describe(h.State, r.drained[name]), h.Reason
+		re.State, re.Reason = describe(h.State, r.drained(name)), h.Reason
 		if r.pinned == name {
 			re.State = "pinned"
 		}
 		pe.Regions = append(pe.Regions, re)
 	}
-	if len(r.eligible) == 0 && r.pinned == "" {
+	if r.eligible == 0 && r.pinned == "" {
 		switch p.cfg.Fallback {
 		case FailOpen:
 			pe.LastResort = "every member is down: failing open to the client's first choice"

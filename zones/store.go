@@ -3,6 +3,7 @@ package zones
 import (
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -85,7 +86,7 @@ func (s *Store) setBase(b *Base) {
 	s.base = b
 	// The old maps belong to the old shapes. The policy tests built the
 	// maps for every member healthy: the usual state after a load.
-	s.scopes = scopeCache{maps: make(map[scopeKey]*geo.Map, len(b.testedScopes))}
+	s.scopes = scopeCache{maps: make(map[scopeKey]scopeMap, len(b.testedScopes))}
 	for k, m := range b.testedScopes {
 		s.scopes.maps[k] = m
 	}
@@ -143,12 +144,12 @@ func (s *Store) Run(ctx context.Context) {
 		}
 		s.mu.Unlock()
 
-		built := make(map[scopeKey]*geo.Map, len(jobs))
+		built := make(map[scopeKey]scopeMap, len(jobs))
 		for k, part := range jobs {
 			if ctx.Err() != nil {
 				return
 			}
-			built[k] = k.sh.m.Remap(part)
+			built[k] = scopeMap{m: k.sh.m.Remap(part), part: part}
 		}
 
 		s.mu.Lock()
@@ -167,7 +168,7 @@ func (s *Store) Run(ctx context.Context) {
 // ones the last snapshot wanted but did not have. Owned by Store, under its
 // mu.
 type scopeCache struct {
-	maps map[scopeKey]*geo.Map
+	maps map[scopeKey]scopeMap
 	want map[scopeKey][]uint16 // wanted by the last publish, not built
 	used map[scopeKey]bool     // used or wanted by the last publish
 	prev map[scopeKey]bool     // used by the publish before
@@ -179,12 +180,18 @@ func (c *scopeCache) begin() {
 }
 
 func (c *scopeCache) get(sh *shape, part []uint16) *geo.Map {
-	k := scopeKey{sh, partKey(part)}
-	c.used[k] = true
+	k := keyOf(sh, part)
 	if m, ok := c.maps[k]; ok {
-		return m
+		if slices.Equal(m.part, part) {
+			c.used[k] = true
+			return m.m
+		}
+		return nil // a hash collision: the class map serves, correctly
 	}
-	c.want[k] = append([]uint16(nil), part...)
+	c.used[k] = true
+	if _, ok := c.want[k]; !ok {
+		c.want[k] = slices.Clone(part)
+	}
 	return nil
 }
 
