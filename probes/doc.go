@@ -1,11 +1,12 @@
 // Package probes runs Meridian's health checks: HTTP and HTTPS (method,
 // headers, body, expected status, body substring or pattern, TLS
 // verification against a CA file), TCP connect, and DNS (rcode and answer).
-// Each target (one endpoint of one member, zones.Target) is probed on its
-// own schedule: the first probe within a random spread of min(Interval, 1s)
-// after the target appears, then every Interval with ±10% jitter, each
-// attempt bounded by the check's Timeout, with at most Options.Concurrency
-// probes in flight.
+// Each target (one endpoint probed with one check, shared by every pool
+// member that probes that endpoint with that check: zones.Target) is
+// probed on its own schedule, once for all of its members: the first probe
+// within a random spread of min(Interval, 1s) after the target appears,
+// then every Interval with ±10% jitter, each attempt bounded by the
+// check's Timeout, with at most Options.Concurrency probes in flight.
 //
 // Results go through a rise/fall state machine per target: a target starts
 // Up (cold start serves every region rather than none), goes Down after

@@ -10,7 +10,8 @@ import (
 	"github.com/meridian-gtm/meridian/zones"
 )
 
-// target is a target at addr (host:port) for c, with the ID zones gives.
+// target is a target at addr (host:port) for c, serving one member, with
+// an ID shaped like the ones zones gives (without the settings hash).
 func target(t *testing.T, addr string, c *zones.Check) zones.Target {
 	t.Helper()
 	ep, err := netip.ParseAddrPort(addr)
@@ -18,8 +19,8 @@ func target(t *testing.T, addr string, c *zones.Check) zones.Target {
 		t.Fatalf("parse %q: %v", addr, err)
 	}
 	return zones.Target{
-		ID:       "pool.example./eu/" + string(c.Kind) + "/" + ep.String(),
-		Member:   zones.MemberKey{Pool: "pool.example.", Region: "eu"},
+		ID:       string(c.Kind) + "://" + ep.String(),
+		Members:  []zones.MemberKey{{Pool: "pool.example.", Region: "eu"}},
 		Endpoint: ep,
 		Check:    c,
 	}

@@ -84,15 +84,17 @@ type watched struct {
 	overlap atomic.Bool
 }
 
-// change is the verdict of the one target when OnChange was called, and how
-// many observations had been delivered by then.
+// change is the verdict of the first target when OnChange was called, and
+// how many observations had been delivered by then.
 type change struct {
 	v      zones.TargetVerdict
 	judged bool
 	n      int
 }
 
-func watch(t *testing.T, tg zones.Target) *watched {
+// watch runs a Prober over ts; its changes record the verdict of ts[0].
+func watch(t *testing.T, ts ...zones.Target) *watched {
+	tg := ts[0]
 	w := &watched{reg: prometheus.NewPedanticRegistry()}
 	w.p = New(Options{
 		OnObservation: func(o zones.Observation) {
@@ -111,7 +113,7 @@ func watch(t *testing.T, tg zones.Target) *watched {
 			w.changes = append(w.changes, change{v: v, judged: ok, n: len(w.obs)})
 		},
 	}, w.reg)
-	w.p.SetTargets([]zones.Target{tg})
+	w.p.SetTargets(ts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- w.p.Run(ctx) }()
@@ -250,17 +252,17 @@ func TestStopAndRestart(t *testing.T) {
 				t.Error("OnChange never reported the pending recovery")
 			}
 
-			pool, region, kind := tg.Member.Pool, tg.Member.Region, string(tc.kind)
+			id, kind := tg.ID, string(tc.kind)
 			for _, m := range []struct {
 				c    prometheus.Collector
 				want float64
 				min  bool // at least want
 			}{
-				{w.p.m.flips.WithLabelValues(pool, region, "down"), 1, false},
-				{w.p.m.flips.WithLabelValues(pool, region, "up"), 1, false},
-				{w.p.m.up.WithLabelValues(pool, region, tg.ID), 1, false},
-				{w.p.m.attempts.WithLabelValues(pool, region, kind, "failure"), 3, true},
-				{w.p.m.attempts.WithLabelValues(pool, region, kind, "success"), 8, true},
+				{w.p.m.flips.WithLabelValues(id, "down"), 1, false},
+				{w.p.m.flips.WithLabelValues(id, "up"), 1, false},
+				{w.p.m.up.WithLabelValues(id), 1, false},
+				{w.p.m.attempts.WithLabelValues(id, kind, "failure"), 3, true},
+				{w.p.m.attempts.WithLabelValues(id, kind, "success"), 8, true},
 			} {
 				got := testutil.ToFloat64(m.c)
 				if got < m.want || (!m.min && got != m.want) {
@@ -338,20 +340,19 @@ func TestInferenceLatencyBudget(t *testing.T) {
 	if !regexp.MustCompile(`^within latency budget: HTTP 200 after ` + ms + `$`).MatchString(v.Reason) {
 		t.Errorf("recovered verdict %+v", v)
 	}
-	pool, region := tg.Member.Pool, tg.Member.Region
-	if n := testutil.ToFloat64(w.p.m.flips.WithLabelValues(pool, region, "degraded")); n != 1 {
+	if n := testutil.ToFloat64(w.p.m.flips.WithLabelValues(tg.ID, "degraded")); n != 1 {
 		t.Errorf("flips to degraded: %v, want 1", n)
 	}
-	if n := testutil.ToFloat64(w.p.m.attempts.WithLabelValues(pool, region, "http", "degraded")); n < 1 {
+	if n := testutil.ToFloat64(w.p.m.attempts.WithLabelValues(tg.ID, "http", "degraded")); n < 1 {
 		t.Errorf("degraded attempts: %v", n)
 	}
-	if n := testutil.ToFloat64(w.p.m.attempts.WithLabelValues(pool, region, "http", "failure")); n != 0 {
+	if n := testutil.ToFloat64(w.p.m.attempts.WithLabelValues(tg.ID, "http", "failure")); n != 0 {
 		t.Errorf("failed attempts: %v, want 0 (slow is not failed)", n)
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, o := range w.obs {
-		if !o.OK || o.Target != tg.ID || o.Member != tg.Member {
+		if !o.OK || o.Target != tg.ID {
 			t.Fatalf("observation %+v: want every one a pass of %s", o, tg.ID)
 		}
 	}

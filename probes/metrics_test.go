@@ -14,11 +14,11 @@ import (
 func TestMetricsLint(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	m := newMetrics(reg)
-	tg := zones.Target{ID: "p./eu/http/192.0.2.1:80", Member: zones.MemberKey{Pool: "p.", Region: "eu"}}
-	m.attempts.WithLabelValues("p.", "eu", "http", resultSuccess).Inc()
+	tg := zones.Target{ID: "http://192.0.2.1:80/#0123456789ab", Members: []zones.MemberKey{{Pool: "p.", Region: "eu"}, {Pool: "q.", Region: "eu"}}}
+	m.attempts.WithLabelValues(tg.ID, "http", resultSuccess).Inc()
 	m.duration.WithLabelValues("http").Observe(0.01)
 	m.setUp(&tg, zones.Down)
-	m.flips.WithLabelValues("p.", "eu", "down").Inc()
+	m.flips.WithLabelValues(tg.ID, "down").Inc()
 
 	mfs, err := reg.Gather()
 	if err != nil {
@@ -32,10 +32,10 @@ func TestMetricsLint(t *testing.T) {
 		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
 	}
 	labels := map[string][]string{
-		"meridian_probe_attempts_total":      {"kind", "pool", "region", "result"},
+		"meridian_probe_attempts_total":      {"kind", "result", "target"},
 		"meridian_probe_duration_seconds":    {"kind"},
-		"meridian_probe_target_up":           {"pool", "region", "target"},
-		"meridian_probe_verdict_flips_total": {"pool", "region", "to"},
+		"meridian_probe_target_up":           {"target"},
+		"meridian_probe_verdict_flips_total": {"target", "to"},
 	}
 	if len(mfs) != len(labels) {
 		t.Errorf("%d metric families, want %d", len(mfs), len(labels))
@@ -60,11 +60,13 @@ func TestMetricsLint(t *testing.T) {
 			}
 		}
 	}
-	if v := testutil.ToFloat64(m.up.WithLabelValues("p.", "eu", tg.ID)); v != 0 {
+	if v := testutil.ToFloat64(m.up.WithLabelValues(tg.ID)); v != 0 {
 		t.Errorf("target_up of a down target = %v", v)
 	}
 	m.forget(&tg)
-	if n := testutil.CollectAndCount(m.up); n != 0 {
-		t.Errorf("%d target_up series after forget", n)
+	for name, c := range map[string]prometheus.Collector{"up": m.up, "attempts": m.attempts, "flips": m.flips} {
+		if n := testutil.CollectAndCount(c); n != 0 {
+			t.Errorf("%d %s series after forget, want none", n, name)
+		}
 	}
 }

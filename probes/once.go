@@ -10,8 +10,10 @@ import (
 
 // Once runs every target's check one time, at most concurrency at once, and
 // returns a verdict per target ID judged on that single attempt: no rise
-// or fall. It is for a one-off look ("what would this machine see now?",
-// as `meridian explain -probe` asks), never for steering answers.
+// or fall. A target shared by several pool members is probed once, and so
+// is an ID listed twice. It is for a one-off look ("what would this
+// machine see now?", as `meridian explain -probe` asks), never for
+// steering answers.
 func Once(ctx context.Context, ts []zones.Target, concurrency int) map[string]zones.TargetVerdict {
 	if concurrency <= 0 {
 		concurrency = DefaultConcurrency
@@ -21,11 +23,13 @@ func Once(ctx context.Context, ts []zones.Target, concurrency int) map[string]zo
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	slots := make(chan struct{}, concurrency)
+	seen := make(map[string]bool, len(ts))
 	for i := range ts {
 		t := &ts[i]
-		if t.Check == nil {
+		if t.Check == nil || seen[t.ID] {
 			continue
 		}
+		seen[t.ID] = true
 		wg.Add(1)
 		slots <- struct{}{}
 		go func() {

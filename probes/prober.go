@@ -27,8 +27,9 @@ type Options struct {
 	// probe waits for a free slot; the earliest due goes first.
 	Concurrency int
 	// OnChange, when set, is called after any target's State or Pending
-	// changed (and after SetTargets removed a target whose verdict mattered:
-	// down, degraded or pending), so the caller can fold Verdicts into a new
+	// changed (once per change of a target, however many members it
+	// serves) and after SetTargets removed a target whose verdict mattered
+	// (down, degraded or pending), so the caller can fold Verdicts into a new
 	// HealthView. It is called from Run's goroutine, never concurrently and
 	// without the prober's lock (it may call Verdicts); it must not block
 	// long, since probing waits for it.
@@ -52,7 +53,10 @@ type Options struct {
 }
 
 // Prober probes every target on its schedule and keeps a rise/fall
-// verdict per target. Its methods are safe for concurrent use; Run runs
+// verdict per target. A target is an endpoint and check shared by every
+// pool member that uses both (zones.Target), so it is probed once per
+// interval whatever the number of members, and a change of its verdict is
+// one OnChange call. Its methods are safe for concurrent use; Run runs
 // at most once at a time.
 type Prober struct {
 	opts    Options // defaults filled in; read-only after New
@@ -71,7 +75,7 @@ type Prober struct {
 
 // entry is one target with its schedule and verdict; all under Prober.mu.
 type entry struct {
-	t     zones.Target // SetTargets may swap in a reloaded Check
+	t     zones.Target // SetTargets may swap in a reloaded Check and Members
 	j     judge        // written by Run's goroutine
 	due   time.Time    // the next probe's time
 	index int          // position in Prober.queue, -1 while in flight or removed
@@ -112,11 +116,12 @@ func New(opts Options, reg prometheus.Registerer) *Prober {
 
 // SetTargets replaces the set of targets; call it on every config load.
 // Targets whose ID is unchanged keep their verdict, counters and schedule
-// (taking the reloaded Check); new targets get their first probe within a
-// random spread of min(Interval, 1s), not on the first query; removed
-// targets stop (a probe in flight finishes and is ignored) and lose their
-// metric series. Targets without a Check are skipped, and so are repeated
-// IDs after the first.
+// (taking the reloaded Check and Members: a pool that starts or stops
+// using a shared target does not disturb it); new targets get their first
+// probe within a random spread of min(Interval, 1s), not on the first
+// query; removed targets stop (a probe in flight finishes and is ignored)
+// and lose their metric series. Targets without a Check are skipped, and
+// so are repeated IDs after the first.
 func (p *Prober) SetTargets(ts []zones.Target) {
 	p.mu.Lock()
 	now := time.Now()
@@ -292,7 +297,6 @@ func (p *Prober) finish(f finished) (changed bool) {
 		label = resultSuccess
 	}
 	kind := string(c.Kind)
-	p.m.attempts.WithLabelValues(f.t.Member.Pool, f.t.Member.Region, kind, label).Inc()
 	p.m.duration.WithLabelValues(kind).Observe(f.took.Seconds())
 
 	p.mu.Lock()
@@ -300,6 +304,9 @@ func (p *Prober) finish(f finished) (changed bool) {
 	live := p.targets[f.t.ID] == e
 	var from, to zones.State
 	if live {
+		// Counted under mu and only while live, so a result of a target
+		// SetTargets removed (and forgot) cannot bring its series back.
+		p.m.attempts.WithLabelValues(f.t.ID, kind, label).Inc()
 		from = e.j.v.State // Up while unjudged, as the zero State
 		cur := e.t.Check   // a reload may have changed rise and fall meanwhile
 		changed = e.j.observe(res, cur.Rise, cur.Fall)
@@ -307,21 +314,20 @@ func (p *Prober) finish(f finished) (changed bool) {
 		heap.Push(&p.queue, e)
 		if from != to {
 			p.m.setUp(&e.t, to)
-			p.m.flips.WithLabelValues(e.t.Member.Pool, e.t.Member.Region, to.String()).Inc()
+			p.m.flips.WithLabelValues(e.t.ID, to.String()).Inc()
 		}
 	}
-	reason := e.j.v.Reason
+	reason, members := e.j.v.Reason, len(e.t.Members)
 	p.mu.Unlock()
 	if !live {
 		return false
 	}
 	if from != to {
-		p.opts.Log.Info("probe verdict changed", "target", f.t.ID, "from", from.String(), "to", to.String(), "reason", reason)
+		p.opts.Log.Info("probe verdict changed", "target", f.t.ID, "members", members, "from", from.String(), "to", to.String(), "reason", reason)
 	}
 	if p.opts.OnObservation != nil {
 		p.opts.OnObservation(zones.Observation{
 			Target:  f.t.ID,
-			Member:  f.t.Member,
 			OK:      f.out.ok,
 			Latency: f.out.latency,
 			Time:    at,

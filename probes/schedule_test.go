@@ -24,8 +24,8 @@ func fakeTargets(n int, c *zones.Check) []zones.Target {
 	for i := range out {
 		ep := netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)}), 80)
 		out[i] = zones.Target{
-			ID:       fmt.Sprintf("pool.example./r%d/tcp/%s", i, ep),
-			Member:   zones.MemberKey{Pool: "pool.example.", Region: fmt.Sprintf("r%d", i)},
+			ID:       "tcp://" + ep.String(),
+			Members:  []zones.MemberKey{{Pool: "pool.example.", Region: fmt.Sprintf("r%d", i)}},
 			Endpoint: ep,
 			Check:    c,
 		}
@@ -232,7 +232,7 @@ func TestSetTargetsKeepsState(t *testing.T) {
 			t.Fatalf("after 5 failing probes: %+v, want both down", v)
 		}
 		since := v[ts[0].ID].Since
-		if n := testutil.ToFloat64(p.m.up.WithLabelValues("pool.example.", "r1", ts[1].ID)); n != 0 {
+		if n := testutil.ToFloat64(p.m.up.WithLabelValues(ts[1].ID)); n != 0 {
 			t.Errorf("target_up of a down target = %v", n)
 		}
 
@@ -294,11 +294,11 @@ func TestRunTwice(t *testing.T) {
 		}
 		time.Sleep(3 * time.Second)
 		stop()
-		n := len(rec.snapshot()["pool.example./r0/tcp/192.0.2.1:80"])
+		n := len(rec.snapshot()["tcp://192.0.2.1:80"])
 		stop = start(t, p)
 		time.Sleep(3 * time.Second)
 		stop()
-		if m := len(rec.snapshot()["pool.example./r0/tcp/192.0.2.1:80"]); m < n+2 {
+		if m := len(rec.snapshot()["tcp://192.0.2.1:80"]); m < n+2 {
 			t.Errorf("probes after restart: %d then %d", n, m)
 		}
 	})

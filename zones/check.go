@@ -63,16 +63,27 @@ func (c *Check) DefaultPort() uint16 {
 	return 80
 }
 
-// Target is one endpoint one member is probed at.
+// Target is one endpoint probed with one check, on behalf of every pool
+// member that probes that endpoint with that same check: it is probed once
+// per interval and its one verdict serves them all, so an endpoint shared by
+// 16 pools costs it one probe per interval (not 16) and, when it dies, flips
+// one verdict (not 16).
 type Target struct {
-	// ID is stable across reloads while the pool, region, check kind and
-	// endpoint are unchanged, so a verdict survives a reload, including one
-	// that only edits the check's other settings (which apply at once).
-	ID       string
-	Member   MemberKey
+	// ID names the endpoint and everything about the check that decides
+	// what is sent, how the reply is judged and when the verdict flips
+	// (see targetID). It is stable across reloads while all of that is
+	// unchanged, so a verdict survives them.
+	ID string
+	// Members are the pool members this target's verdict serves, sorted by
+	// pool then region, without repeats.
+	Members  []MemberKey
 	Endpoint netip.AddrPort // where to connect
-	Path     string         // HTTP(S) path when the endpoint was a URL; else Check.Path
-	Check    *Check
+	// Path is the HTTP(S) path probed: a URL endpoint's own path, else
+	// Check.Path. It is "" for tcp and dns checks.
+	Path string
+	// Check is the check of the first member (in config order); every
+	// member's check is equal to it in everything the ID covers.
+	Check *Check
 }
 
 // TargetVerdict is the state of one target after rise/fall.

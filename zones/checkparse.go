@@ -6,7 +6,6 @@ import (
 	"net/netip"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -279,39 +278,18 @@ func (v *validator) urlEndpoint(c *Check, s string, pos Pos, pool, region string
 	return Endpoint{Addr: netip.AddrPortFrom(a.Unmap(), port), Path: path}, true
 }
 
-// Targets lists every probe target of every pool, sorted by ID.
-func (c *Config) Targets() []Target {
-	var out []Target
-	for _, z := range c.Zones {
-		for _, p := range z.Pools {
-			for _, m := range p.Members {
-				for _, ep := range m.Endpoints {
-					out = append(out, Target{
-						ID:       targetID(p.Owner, m.Region, ep, m.Check.Kind),
-						Member:   MemberKey{Pool: p.Owner, Region: m.Region},
-						Endpoint: ep.Addr,
-						Path:     ep.Path,
-						Check:    m.Check,
-					})
-				}
-			}
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
-func targetID(pool, region string, ep Endpoint, kind CheckKind) string {
-	return pool + "/" + region + "/" + string(kind) + "/" + ep.String()
-}
-
 // FoldHealth turns target verdicts into member health: a member is down
 // when fewer than its pool's HealthyShare of its endpoints are up (default:
 // when none is up), degraded when every up endpoint is degraded, and
 // pending when any endpoint's verdict may flip. Targets without a verdict
 // are up (cold start).
+//
+// An endpoint's verdict is looked up under the ID of the target it shares
+// with every other member that probes it with the same check, so one Down
+// verdict takes down every member that uses the endpoint.
 func FoldHealth(cfg *Config, verdicts map[string]TargetVerdict) HealthView {
 	h := HealthView{}
+	ids := targetIDs{}
 	for _, z := range cfg.Zones {
 		for _, p := range z.Pools {
 			for _, m := range p.Members {
@@ -321,7 +299,7 @@ func FoldHealth(cfg *Config, verdicts map[string]TargetVerdict) HealthView {
 				up, degraded, pending := 0, 0, false
 				var firstDown string
 				for _, ep := range m.Endpoints {
-					tv, ok := verdicts[targetID(p.Owner, m.Region, ep, m.Check.Kind)]
+					tv, ok := verdicts[ids.of(m.Check, ep)]
 					if !ok {
 						up++
 						continue

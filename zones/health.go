@@ -37,9 +37,13 @@ type MemberKey struct {
 
 // Observation is one probe result, as a node saw it. Probes produce them;
 // gossip spreads them; the cluster folds them into a HealthView.
+//
+// It names its target only: a target serves every member that probes its
+// endpoint with its check, and the members of a target ID follow from the
+// config (Config.Targets, FoldHealth) on every node that loaded it, so a
+// result need not carry them.
 type Observation struct {
-	Target  string // probe target identity (pool/region/endpoint)
-	Member  MemberKey
+	Target  string // Target.ID: kind, endpoint and check settings
 	OK      bool
 	Latency time.Duration
 	Time    time.Time

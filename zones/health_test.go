@@ -65,10 +65,13 @@ func TestCheckConfig(t *testing.T) {
 	for _, tg := range ts {
 		ids = append(ids, tg.ID)
 	}
+	// Golden IDs: when these change, every target on every node is renamed
+	// on upgrade, so each verdict starts over (cold start = up). Change
+	// checkSettings' encoding on purpose, with its version line, or not at all.
 	want := []string{
-		"app.h.test./a/http/192.0.2.1:8080", "app.h.test./a/http/192.0.2.2:8080",
-		"app.h.test./b/tcp/10.0.0.7:9000", "app.h.test./b/tcp/10.0.0.8:80",
-		"llm.h.test./a/https/192.0.2.9:443",
+		"http://192.0.2.1:8080/healthz#15f1fa0c5d7f", "http://192.0.2.2:8080/healthz#15f1fa0c5d7f",
+		"https://192.0.2.9:443/v1/completions#fccf5436dc20",
+		"tcp://10.0.0.7:9000#9083250ed817", "tcp://10.0.0.8:80#9083250ed817",
 	}
 	if strings.Join(ids, " ") != strings.Join(want, " ") {
 		t.Fatalf("targets\n%q\nwant\n%q", ids, want)
@@ -77,11 +80,14 @@ func TestCheckConfig(t *testing.T) {
 	if a.Interval != time.Second || a.Timeout != 500*time.Millisecond || a.Fall != 2 || a.Rise != DefaultRise || a.Path != "/healthz" || a.Method != "GET" {
 		t.Errorf("pool check: %+v", a)
 	}
-	b := ts[2].Check
+	if ts[0].Path != "/healthz" || ts[3].Path != "" {
+		t.Errorf("probed paths %q and %q, want the http check's and none for tcp", ts[0].Path, ts[3].Path)
+	}
+	b := ts[3].Check
 	if b.Kind != CheckTCP || b.Rise != 2 || b.Fall != 2 || b.Interval != time.Second {
 		t.Errorf("member check must refine the pool's: %+v", b)
 	}
-	llm := ts[4].Check
+	llm := ts[2].Check
 	if llm.Method != "POST" || llm.Timeout != 2*time.Second || !llm.ExpectRegexp.MatchString(`{"text": "4"}`) || llm.Headers["Content-Type"] != "application/json" {
 		t.Errorf("llm check: %+v", llm)
 	}
@@ -109,7 +115,13 @@ func TestFoldHealthAndUnstableTTL(t *testing.T) {
 	z := parseZone(t, checkedZone)
 	cfg := &Config{Zones: []*Zone{z}}
 	const app = "app.h.test."
-	id := func(region, kind, ep string) string { return app + "/" + region + "/" + kind + "/" + ep }
+	byEndpoint := map[string]string{}
+	for _, tg := range cfg.Targets() {
+		byEndpoint[tg.Endpoint.String()] = tg.ID
+	}
+	// id is the ID of the target probing ep: each endpoint of this zone is
+	// probed with one check (a's are http on :8080, b's tcp).
+	id := func(ep string) string { return byEndpoint[ep] }
 	tests := []struct {
 		name     string
 		verdicts map[string]TargetVerdict
@@ -118,20 +130,20 @@ func TestFoldHealthAndUnstableTTL(t *testing.T) {
 	}{
 		{"cold start: all up", nil, "a", 60},
 		{"one of two down keeps a up (share 0.5)", map[string]TargetVerdict{
-			id("a", "http", "192.0.2.1:8080"): {State: Down, Reason: "HTTP 503"},
+			id("192.0.2.1:8080"): {State: Down, Reason: "HTTP 503"},
 		}, "a", 60},
 		{"both down: b", map[string]TargetVerdict{
-			id("a", "http", "192.0.2.1:8080"): {State: Down}, id("a", "http", "192.0.2.2:8080"): {State: Down},
+			id("192.0.2.1:8080"): {State: Down}, id("192.0.2.2:8080"): {State: Down},
 		}, "b", 60},
 		{"pending failure shortens the TTL", map[string]TargetVerdict{
-			id("a", "http", "192.0.2.1:8080"): {State: Up, Pending: true},
+			id("192.0.2.1:8080"): {State: Up, Pending: true},
 		}, "a", 5},
 		{"degraded a is avoided", map[string]TargetVerdict{
-			id("a", "http", "192.0.2.1:8080"): {State: Degraded}, id("a", "http", "192.0.2.2:8080"): {State: Degraded},
+			id("192.0.2.1:8080"): {State: Degraded}, id("192.0.2.2:8080"): {State: Degraded},
 		}, "b", 5},
 		{"everything down fails open with the short TTL", map[string]TargetVerdict{
-			id("a", "http", "192.0.2.1:8080"): {State: Down}, id("a", "http", "192.0.2.2:8080"): {State: Down},
-			id("b", "tcp", "10.0.0.7:9000"): {State: Down}, id("b", "tcp", "10.0.0.8:80"): {State: Down},
+			id("192.0.2.1:8080"): {State: Down}, id("192.0.2.2:8080"): {State: Down},
+			id("10.0.0.7:9000"): {State: Down}, id("10.0.0.8:80"): {State: Down},
 		}, "a", 5},
 	}
 	for _, tc := range tests {
@@ -145,7 +157,7 @@ func TestFoldHealthAndUnstableTTL(t *testing.T) {
 			}
 		})
 	}
-	h := FoldHealth(cfg, map[string]TargetVerdict{id("a", "http", "192.0.2.1:8080"): {State: Down, Reason: "3 consecutive failures, last: HTTP 503 after 120ms"}, id("a", "http", "192.0.2.2:8080"): {State: Down}})
+	h := FoldHealth(cfg, map[string]TargetVerdict{id("192.0.2.1:8080"): {State: Down, Reason: "3 consecutive failures, last: HTTP 503 after 120ms"}, id("192.0.2.2:8080"): {State: Down}})
 	if got := h[MemberKey{Pool: app, Region: "a"}].Reason; !strings.Contains(got, "0 of 2 endpoints up") || !strings.Contains(got, "HTTP 503 after 120ms") {
 		t.Errorf("reason %q", got)
 	}
@@ -159,13 +171,13 @@ endpoints = ["https://10.1.2.3:8443/v2/ready?deep=1", "https://[2001:db8::5]/x"]
 	z := parseZone(t, src)
 	var got []string
 	for _, tg := range (&Config{Zones: []*Zone{z}}).Targets() {
-		if tg.Member.Pool == "llm.h.test." {
+		if tg.Members[0].Pool == "llm.h.test." {
 			got = append(got, tg.Endpoint.String()+" "+tg.Path+" "+tg.ID)
 		}
 	}
 	want := []string{
-		"10.1.2.3:8443 /v2/ready?deep=1 llm.h.test./a/https/10.1.2.3:8443/v2/ready?deep=1",
-		"[2001:db8::5]:443 /x llm.h.test./a/https/[2001:db8::5]:443/x",
+		"10.1.2.3:8443 /v2/ready?deep=1 https://10.1.2.3:8443/v2/ready?deep=1#fccf5436dc20",
+		"[2001:db8::5]:443 /x https://[2001:db8::5]:443/x#fccf5436dc20",
 	}
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("targets %q, want %q", got, want)
