@@ -1,8 +1,8 @@
 package zones
 
 import (
-	"time"
 	"slices"
+	"time"
 
 	"github.com/meridian-gtm/meridian/geo"
 	"github.com/miekg/dns"
