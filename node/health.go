@@ -19,6 +19,12 @@ const healthWindow = 2 * time.Millisecond
 type healthMetrics struct {
 	publishes    prometheus.Counter
 	publishDelay prometheus.Histogram
+
+	snapshots  *prometheus.CounterVec // by cause: change, widen
+	applyTime  prometheus.Histogram
+	widenTime  prometheus.Histogram
+	widest     prometheus.Gauge
+	loadShapes prometheus.Gauge
 }
 
 func (n *Node) newHealthMetrics() {
@@ -33,7 +39,45 @@ func (n *Node) newHealthMetrics() {
 			Buckets: []float64{.0005, .001, .002, .003, .005, .0075, .01, .025, .05, .1, .25, 1},
 		}),
 	}
-	n.reg.MustRegister(n.publishes, n.publishDelay)
+	n.snapshots = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_snapshot_publishes_total",
+		Help: "Snapshots published, by cause: change (config, health or overrides) or widen (widest-scope maps built in the background).",
+	}, []string{"cause"})
+	n.applyTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "meridian_snapshot_apply_seconds",
+		Help:    "Time to apply a change to every pool and publish it.",
+		Buckets: []float64{.0001, .0003, .001, .003, .01, .03, .1},
+	})
+	n.widenTime = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "meridian_scope_maps_build_seconds",
+		Help:    "Time to build one batch of widest-scope maps after a change, in the background.",
+		Buckets: []float64{.001, .003, .01, .03, .1, .3, 1, 3},
+	})
+	n.widest = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "meridian_snapshot_widest_scopes",
+		Help: "1 when every ECS scope served is the widest for the current answers; 0 while maps are being built (scopes are then correct but may be narrower).",
+	})
+	n.loadShapes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "meridian_config_pool_shapes",
+		Help: "Distinct pool shapes in the loaded config: each costs one class map over the GeoIP table.",
+	})
+	n.reg.MustRegister(n.publishes, n.publishDelay, n.snapshots, n.applyTime, n.widenTime, n.widest, n.loadShapes)
+}
+
+// published observes every snapshot the store publishes.
+func (n *Node) observePublish(p zones.PublishInfo) {
+	if p.Widened {
+		n.snapshots.WithLabelValues("widen").Inc()
+		n.widenTime.Observe(p.Took.Seconds())
+	} else {
+		n.snapshots.WithLabelValues("change").Inc()
+		n.applyTime.Observe(p.Took.Seconds())
+	}
+	if p.Snapshot.WidestScopes() {
+		n.widest.Set(1)
+	} else {
+		n.widest.Set(0)
+	}
 }
 
 // kickHealth tells the health goroutine to fold the verdicts again. It

@@ -82,6 +82,7 @@ func Load(cfg Config) (*zones.Base, error) {
 
 // New loads everything and binds the DNS listeners; Run serves.
 func New(log *slog.Logger, cfg Config) (*Node, error) {
+	start := time.Now()
 	b, err := Load(cfg)
 	if err != nil {
 		return nil, err
@@ -106,6 +107,9 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 	n.seen, _ = n.fingerprint()
 	// Probes start as soon as a config is loaded, not on the first query.
 	n.newHealthMetrics()
+	n.loadShapes.Set(float64(b.Shapes()))
+	store.OnPublish(n.observePublish)
+	n.observePublish(zones.PublishInfo{Snapshot: store.Load()})
 	// The prober only signals; folding and publishing happen on the node's
 	// health goroutine, so probing never waits for a publish.
 	n.prober = probes.New(probes.Options{Log: log, OnChange: n.kickHealth}, n.reg)
@@ -126,7 +130,7 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 		}
 	}
 	info := g.Info()
-	log.Info("node loaded", "zones", len(zc.Zones), "geoip", cfg.GeoIP, "geoip_type", info.DatabaseType, "geoip_networks", info.Networks)
+	log.Info("node loaded", "zones", len(zc.Zones), "pool_shapes", b.Shapes(), "geoip", cfg.GeoIP, "geoip_type", info.DatabaseType, "geoip_networks", info.Networks, "took", time.Since(start).Round(time.Millisecond))
 	return n, nil
 }
 
@@ -227,6 +231,7 @@ func (n *Node) reload() error {
 	err = n.store.SetBase(b, h)
 	if err == nil {
 		n.published = h
+		n.loadShapes.Set(float64(b.Shapes()))
 	}
 	n.healthMu.Unlock()
 	if err != nil {

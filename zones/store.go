@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/meridian-gtm/meridian/geo"
 )
@@ -33,6 +34,31 @@ type Store struct {
 	scopes    scopeCache
 
 	wake chan struct{} // cap 1: the last publish wants maps not built yet
+
+	// onPublish, when set (before the Store is shared), is called under mu
+	// after each publish; it must not block or call the Store.
+	onPublish func(PublishInfo)
+}
+
+// PublishInfo describes one publish, for metrics and logs.
+type PublishInfo struct {
+	Snapshot *Snapshot
+	// Took is how long applying the inputs took, or for a publish that
+	// widens scopes, how long building the batch of maps took.
+	Took time.Duration
+	// Widened marks a publish that only swapped in widest-scope maps.
+	Widened bool
+	// Pending is how many widest-scope maps the snapshot still lacks.
+	Pending int
+}
+
+// OnPublish sets a function called after every publish (under the
+// writers' lock: it must not block or call the Store). Set it before the
+// Store is shared.
+func (s *Store) OnPublish(f func(PublishInfo)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onPublish = f
 }
 
 // NewStore compiles cfg with g and starts serving it. The config's policy
@@ -112,10 +138,21 @@ func (s *Store) SetOverrides(o []Override) {
 // publish applies the inputs to the base and swaps the result in. Called
 // under mu.
 func (s *Store) publish() {
+	s.publishAs(false, 0)
+}
+
+func (s *Store) publishAs(widened bool, took time.Duration) {
+	start := time.Now()
 	s.scopes.begin()
 	snap := s.base.apply(s.health, s.overrides, &s.scopes)
 	s.scopes.end()
 	s.cur.Store(snap)
+	if s.onPublish != nil {
+		if !widened {
+			took = time.Since(start)
+		}
+		s.onPublish(PublishInfo{Snapshot: snap, Took: took, Widened: widened, Pending: len(s.scopes.want)})
+	}
 	if len(s.scopes.want) > 0 {
 		select {
 		case s.wake <- struct{}{}:
@@ -144,6 +181,7 @@ func (s *Store) Run(ctx context.Context) {
 		}
 		s.mu.Unlock()
 
+		start := time.Now()
 		built := make(map[scopeKey]scopeMap, len(jobs))
 		for k, part := range jobs {
 			if ctx.Err() != nil {
@@ -157,7 +195,7 @@ func (s *Store) Run(ctx context.Context) {
 			for k, m := range built {
 				s.scopes.maps[k] = m
 			}
-			s.publish()
+			s.publishAs(true, time.Since(start))
 		}
 		s.mu.Unlock()
 	}
