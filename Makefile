@@ -5,7 +5,7 @@ FUZZTIME  ?= 10s
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build run check test unit race bench-ci fuzz e2e bench lint geodb clean
+.PHONY: all build run check test unit race bench-ci fuzz e2e bench bench-scale lint geodb clean
 
 all: build
 
@@ -44,6 +44,14 @@ e2e:
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 	deploy/bench/run.sh
+
+## bench-scale: startup, memory, failover and reload on a GeoLite2-sized
+## synthetic database with 50 pools in 50 shapes (run by hand; the database
+## is generated once into deploy/scale/out). SCALE_FLAGS adds flags, e.g.
+## SCALE_FLAGS="-v4 225000 -v6 75000 -locations 30000" for a quick run.
+bench-scale: build
+	$(GO) build -o bin/meridian-geodb ./cmd/meridian-geodb
+	$(GO) run ./deploy/scale $(SCALE_FLAGS)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); exit 1; }
