@@ -21,9 +21,7 @@ func (t *Table) Map(value func(loc int) uint16) *Map {
 	}
 	// Alias ranges of the table get 0 when they stay separate ranges: Lookup
 	// answers addresses in them from the IPv4 table, never from this value.
-	f := func(loc uint32) uint16 { return vals[loc] }
-	isAlias := func(i int) bool { return t.set.val6[i] == aliasMark }
-	return &Map{set: remap(&t.set, f, isAlias, 0)}
+	return &Map{set: remap(&t.set, vals, t.aliasAt, 0)}
 }
 
 // Remap derives a Map whose value at every address is vals[v], v being
@@ -33,8 +31,7 @@ func (t *Table) Map(value func(loc int) uint16) *Map {
 // not over the Table's, so a Map of classes can be coarsened into a Map of
 // answers cheaply whenever the answer per class changes.
 func (m *Map) Remap(vals []uint16) *Map {
-	f := func(v uint16) uint16 { return vals[v] }
-	return &Map{set: remap(&m.set, f, m.set.isAliasRange, 0)}
+	return &Map{set: remap(&m.set, vals, m.set.aliasRanges(), 0)}
 }
 
 // Values returns one more than the largest value m holds, so that a slice

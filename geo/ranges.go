@@ -1,6 +1,7 @@
 package geo
 
 import (
+	"slices"
 	"encoding/binary"
 	"math"
 	"math/bits"
@@ -197,32 +198,35 @@ func (s *rangeSet[V]) buildIndex() {
 // indexes stay below it.
 const aliasMark = math.MaxUint32
 
-// remap derives a rangeSet whose values are f of src's, merging neighbours
-// that become equal. f is called once per range of src that is not an
-// alias range, in order. isAlias reports whether src's IPv6 range i is an
-// alias range (see alias). Alias ranges take the value of the derived IPv4
-// table when that is a single range, and merge; otherwise they stay
-// separate ranges of value mark, and the aliases carry over.
-func remap[S, V uint16 | uint32](src *rangeSet[S], f func(S) V, isAlias func(i int) bool, mark V) rangeSet[V] {
+// remap derives a rangeSet whose value at every address is lut[v], v being
+// src's value there, merging neighbours that become equal. aliasAt lists,
+// in ascending order, the indexes of src's IPv6 alias ranges (see alias),
+// whose values lut is not asked for. Alias ranges take the value of the
+// derived IPv4 table when that is a single range, and merge; otherwise they
+// stay separate ranges of value mark, and the aliases carry over.
+//
+// It is the cost of every class map a load compiles, so it makes two tight
+// passes over src (count, then fill, so each table is allocated once at its
+// final size: a Map lives as long as its snapshot) and no other allocation.
+func remap[S, V uint16 | uint32](src *rangeSet[S], lut []V, aliasAt []int, mark V) rangeSet[V] {
 	var dst rangeSet[V]
-	dst.unknown = f(src.unknown)
+	dst.unknown = lut[src.unknown]
 
-	// Two passes, count then fill, so each table is allocated once at its
-	// final size: a Map lives as long as its snapshot.
-	vals := make([]V, len(src.val4))
 	n := 0
+	var prev V
 	for i, v := range src.val4 {
-		vals[i] = f(v)
-		if i == 0 || vals[i] != vals[i-1] {
+		if x := lut[v]; i == 0 || x != prev {
 			n++
+			prev = x
 		}
 	}
 	dst.start4 = make([]uint32, 0, n)
 	dst.val4 = make([]V, 0, n)
-	for i, v := range vals {
-		if i == 0 || v != vals[i-1] {
+	for i, v := range src.val4 {
+		if x := lut[v]; i == 0 || x != prev {
 			dst.start4 = append(dst.start4, src.start4[i])
-			dst.val4 = append(dst.val4, v)
+			dst.val4 = append(dst.val4, x)
+			prev = x
 		}
 	}
 
@@ -230,42 +234,59 @@ func remap[S, V uint16 | uint32](src *rangeSet[S], f func(S) V, isAlias func(i i
 	if !fold {
 		dst.aliases = src.aliases
 	}
-	vals = make([]V, len(src.val6))
-	separate := make([]bool, len(src.val6)) // an alias range that must not merge
-	n = 0
-	for i, v := range src.val6 {
-		switch {
-		case !isAlias(i):
-			vals[i] = f(v)
-		case fold:
-			vals[i] = dst.val4[0]
-		default:
-			vals[i] = mark
-			separate[i] = true
-		}
-		if i == 0 || vals[i] != vals[i-1] || separate[i] || separate[i-1] {
-			n++
+	// pass runs over the IPv6 ranges, calling keep for each range that
+	// starts a range of dst.
+	pass := func(keep func(i int, x V)) {
+		next := 0 // index into aliasAt
+		var prev V
+		prevSep := false
+		for i, v := range src.val6 {
+			var x V
+			sep := false
+			if next < len(aliasAt) && aliasAt[next] == i {
+				next++
+				if fold {
+					x = dst.val4[0]
+				} else {
+					x, sep = mark, true
+				}
+			} else {
+				x = lut[v]
+			}
+			if i == 0 || x != prev || sep || prevSep {
+				keep(i, x)
+			}
+			prev, prevSep = x, sep
 		}
 	}
+	n = 0
+	pass(func(int, V) { n++ })
 	dst.start6 = make([]u128, 0, n)
 	dst.val6 = make([]V, 0, n)
-	for i, v := range vals {
-		if i == 0 || v != vals[i-1] || separate[i] || separate[i-1] {
-			dst.start6 = append(dst.start6, src.start6[i])
-			dst.val6 = append(dst.val6, v)
-		}
-	}
+	pass(func(i int, x V) {
+		dst.start6 = append(dst.start6, src.start6[i])
+		dst.val6 = append(dst.val6, x)
+	})
 	dst.buildIndex()
 	return dst
 }
 
-// isAliasRange reports whether IPv6 range i of s is one of its alias
-// ranges, for sets whose values do not mark them.
-func (s *rangeSet[V]) isAliasRange(i int) bool {
-	for k := range s.aliases {
-		if s.aliases[k].first == s.start6[i] {
-			return true
+// aliasRanges returns the indexes of s's IPv6 alias ranges, ascending.
+func (s *rangeSet[V]) aliasRanges() []int {
+	var out []int
+	for _, a := range s.aliases {
+		i, ok := slices.BinarySearchFunc(s.start6, a.first, func(x, t u128) int {
+			switch {
+			case x.less(t):
+				return -1
+			case t.less(x):
+				return 1
+			}
+			return 0
+		})
+		if ok {
+			out = append(out, i)
 		}
 	}
-	return false
+	return out
 }

@@ -19,9 +19,10 @@ import (
 // IPv4 and IPv6 address maps to an index into Locations(); index 0 is always
 // the zero, unknown Location. It is safe for concurrent use.
 type Table struct {
-	locs []Location
-	set  rangeSet[uint32] // values are indexes into locs
-	info Info
+	locs    []Location
+	set     rangeSet[uint32] // values are indexes into locs
+	aliasAt []int            // indexes of set's IPv6 alias ranges, ascending
+	info    Info
 }
 
 // Info describes the database a Table was compiled from.
@@ -231,10 +232,21 @@ func compile(r *maxminddb.Reader) (*Table, error) {
 		}
 	}
 	raw := b.finish()
+	identity := make([]uint32, len(locs))
+	for i := range identity {
+		identity[i] = uint32(i)
+	}
+	var aliasAt []int
+	for i, v := range raw.val6 {
+		if v == aliasMark {
+			aliasAt = append(aliasAt, i)
+		}
+	}
 	t := &Table{
 		locs: locs,
-		set:  remap(&raw, func(v uint32) uint32 { return v }, func(i int) bool { return raw.val6[i] == aliasMark }, aliasMark),
+		set:  remap(&raw, identity, aliasAt, aliasMark),
 	}
+	t.aliasAt = t.set.aliasRanges()
 	t.info = Info{
 		DatabaseType: r.Metadata.DatabaseType,
 		BuildTime:    r.Metadata.BuildTime().UTC(),

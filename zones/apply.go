@@ -44,19 +44,46 @@ type scopeMaps interface {
 	get(sh *shape, part []uint16) *geo.Map
 }
 
-// syncScopes builds every map when asked, for one apply.
-type syncScopes map[scopeKey]scopeMap
+// syncScopes builds each map at once when asked, so the snapshot has the
+// widest scopes from the start (what check, explain and the policy tests
+// use), for the shapes in only (every shape when only is nil).
+type syncScopes struct {
+	maps map[scopeKey]scopeMap
+	only map[*shape]bool
+}
 
-// syncScopes builds each map at once, so the snapshot has the widest
-// scopes from the start (what check, explain and the policy tests use).
-func (s syncScopes) get(sh *shape, part []uint16) *geo.Map {
+func newSyncScopes(only map[*shape]bool) *syncScopes {
+	return &syncScopes{maps: map[scopeKey]scopeMap{}, only: only}
+}
+
+func (s *syncScopes) get(sh *shape, part []uint16) *geo.Map {
+	if s.only != nil && !s.only[sh] {
+		return nil
+	}
 	k := keyOf(sh, part)
-	if m, ok := s[k]; ok && slices.Equal(m.part, part) {
+	if m, ok := s.maps[k]; ok && slices.Equal(m.part, part) {
 		return m.m
 	}
 	m := sh.m.Remap(part)
-	s[k] = scopeMap{m: m, part: slices.Clone(part)}
+	s.maps[k] = scopeMap{m: m, part: slices.Clone(part)}
 	return m
+}
+
+// shapesFor returns the shapes of the pools that answer names, or nil
+// (every shape) when a name may reach pools indirectly (a CNAME, a
+// wildcard, a name that does not exist).
+func (b *Base) shapesFor(names []string) map[*shape]bool {
+	only := map[*shape]bool{}
+	for _, name := range names {
+		n, _ := b.find(dns.CanonicalName(name))
+		switch {
+		case n == nil || n.get(dns.TypeCNAME) != nil:
+			return nil
+		case n.pool >= 0:
+			only[b.pools[n.pool].shape] = true
+		}
+	}
+	return only
 }
 
 // scopeKey names a widest-scope map: the shape's class map merged by a

@@ -33,17 +33,19 @@ type Base struct {
 	// healthy, no overrides, widest scopes. A Store starts serving it.
 	// Written once by Test, before the Base is shared; read-only after.
 	tested       *Snapshot
-	testedScopes syncScopes
+	testedScopes *syncScopes
 }
 
 // Snapshot applies health and overrides to the Base with the widest ECS
-// scopes built at once, for check and explain. Serving nodes use a Store,
-// which publishes first and widens scopes in the background.
-func (b *Base) Snapshot(h HealthView, o []Override) *Snapshot {
-	if len(h) == 0 && len(o) == 0 && b.tested != nil {
-		return b.tested
+// scopes built at once for the pools that answer names (for explain), or
+// for every pool when no name is given. Serving nodes use a Store, which
+// publishes first and widens scopes in the background.
+func (b *Base) Snapshot(h HealthView, o []Override, names ...string) *Snapshot {
+	var only map[*shape]bool
+	if len(names) > 0 {
+		only = b.shapesFor(names)
 	}
-	return b.apply(h, o, syncScopes{})
+	return b.apply(h, o, newSyncScopes(only))
 }
 
 // Config is the zone configuration the Base was compiled from.
@@ -102,7 +104,7 @@ func Compile(in Inputs) (*Snapshot, error) {
 	if err != nil {
 		return nil, err
 	}
-	return b.apply(in.Health, in.Overrides, syncScopes{}), nil
+	return b.apply(in.Health, in.Overrides, newSyncScopes(nil)), nil
 }
 
 // Build compiles cfg with the GeoIP table g (nil: no database) into a Base:

@@ -21,12 +21,22 @@ func RunTests(cfg *Config, g *geo.Table) error {
 
 // Test runs the policy tests carried by the zone files against the Base
 // with every member healthy and no overrides: the tests state the policy,
-// not today's weather. Failures name the test's file:line. The snapshot
-// they ran on is kept: a Store given this Base starts serving it, so a
-// load compiles once.
+// not today's weather. Failures name the test's file:line. Widest-scope
+// maps are built only for the pools whose tests state a scope; a Store
+// given this Base starts from them and builds the rest in the background,
+// so a load compiles each map once and the first answer does not wait for
+// all of them.
 func (b *Base) Test() error {
 	if b.tested == nil {
-		b.testedScopes = syncScopes{}
+		var names []string
+		for _, z := range b.cfg.Zones {
+			for _, t := range z.Tests {
+				if t.Scope >= 0 {
+					names = append(names, t.Name)
+				}
+			}
+		}
+		b.testedScopes = newSyncScopes(b.shapesFor(names))
 		b.tested = b.apply(AllHealthy, nil, b.testedScopes)
 	}
 	snap := b.tested

@@ -110,10 +110,11 @@ func (s *Store) SetBase(b *Base, h HealthView) error {
 
 func (s *Store) setBase(b *Base) {
 	s.base = b
-	// The old maps belong to the old shapes. The policy tests built the
-	// maps for every member healthy: the usual state after a load.
-	s.scopes = scopeCache{maps: make(map[scopeKey]scopeMap, len(b.testedScopes))}
-	for k, m := range b.testedScopes {
+	// The old maps belong to the old shapes. The policy tests built some
+	// maps for every member healthy, the usual state after a load; Run
+	// builds the rest.
+	s.scopes = scopeCache{maps: make(map[scopeKey]scopeMap, len(b.testedScopes.maps))}
+	for k, m := range b.testedScopes.maps {
 		s.scopes.maps[k] = m
 	}
 	s.publish()

@@ -218,7 +218,7 @@ func explain(args []string, stdout io.Writer) error {
 	} else {
 		fmt.Fprintf(stdout, "health:    not probed: every region counts as up (-probe checks each endpoint once)\n")
 	}
-	snap := b.Snapshot(health, nil)
+	snap := b.Snapshot(health, nil, rest[0])
 	snap.Explain(pfx, rest[0], qtype).Format(stdout)
 	return nil
 }
