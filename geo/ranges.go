@@ -1,11 +1,11 @@
 package geo
 
 import (
-	"slices"
 	"encoding/binary"
 	"math"
 	"math/bits"
 	"net/netip"
+	"slices"
 )
 
 // u128 is an IPv6 address as two big-endian halves, so that ordering is
