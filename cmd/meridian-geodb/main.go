@@ -7,6 +7,12 @@
 // The CSV header is prefix,continent,country,subdivision,city,lat,lon
 // (optionally followed by asn); see package geo/mmdbgen. The same CSV always
 // gives the same bytes.
+//
+// With -synth it instead writes a synthetic City database shaped like
+// GeoLite2-City (see mmdbgen.Synth), for scale tests and benchmarks; the
+// same flags always give the same bytes. At full GeoLite2 size:
+//
+//	meridian-geodb -synth -v4 3000000 -v6 1000000 -locations 120000 -seed 1 -out synth-city.mmdb
 package main
 
 import (
@@ -15,8 +21,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/meridian-gtm/meridian/geo/mmdbgen"
 )
@@ -34,10 +42,44 @@ func run(args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("meridian-geodb", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	typ := fs.String("type", "City", "database type: City or Country")
-	in := fs.String("in", "", "CSV of networks to read (required)")
+	in := fs.String("in", "", "CSV of networks to read (required unless -synth)")
 	out := fs.String("out", "", "database file to write (required)")
+	synth := fs.Bool("synth", false, "write a synthetic GeoLite2-City-shaped database instead of reading -in")
+	v4 := fs.Int("v4", 225000, "with -synth: IPv4 networks")
+	v6 := fs.Int("v6", 75000, "with -synth: IPv6 networks")
+	locations := fs.Int("locations", 30000, "with -synth: distinct locations")
+	seed := fs.Uint64("seed", 1, "with -synth: random seed")
+	verbose := fs.Bool("v", false, "with -synth: log what was written and how long it took")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	set := make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *synth {
+		if *out == "" || *in != "" || set["type"] || fs.NArg() > 0 {
+			fs.Usage()
+			return errors.New("-synth needs -out, and no -in, -type or other arguments")
+		}
+		opts := mmdbgen.SynthOptions{V4: *v4, V6: *v6, Locations: *locations, Seed: *seed}
+		start := time.Now()
+		if err := writeAtomic(*out, func(w io.Writer) error { return mmdbgen.WriteSynth(w, opts) }); err != nil {
+			return err
+		}
+		if *verbose {
+			size := int64(-1)
+			if fi, err := os.Stat(*out); err == nil {
+				size = fi.Size()
+			}
+			slog.New(slog.NewTextHandler(stderr, nil)).Info("wrote synthetic database",
+				"path", *out, "v4", opts.V4, "v6", opts.V6, "locations", opts.Locations, "seed", opts.Seed,
+				"bytes", size, "seconds", time.Since(start).Seconds())
+		}
+		return nil
+	}
+	for _, name := range []string{"v4", "v6", "locations", "seed", "v"} {
+		if set[name] {
+			return fmt.Errorf("-%s needs -synth", name)
+		}
 	}
 	if *in == "" || *out == "" || fs.NArg() > 0 {
 		fs.Usage()
@@ -62,33 +104,44 @@ func run(args []string, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("read %s: %w", *in, err)
 	}
+	// Built in memory first, so that a bad network leaves no file behind.
 	var buf bytes.Buffer
 	if err := mmdbgen.Write(&buf, dbType, nets); err != nil {
 		return fmt.Errorf("build database: %w", err)
 	}
-	return writeAtomic(*out, buf.Bytes())
+	return writeAtomic(*out, func(w io.Writer) error {
+		if _, err := w.Write(buf.Bytes()); err != nil {
+			return fmt.Errorf("write database: %w", err)
+		}
+		return nil
+	})
 }
 
 // writeAtomic replaces path in one rename, so a server reading the database
-// never sees half a file.
-func writeAtomic(path string, data []byte) error {
+// never sees half a file. write fills the new file; its errors are returned
+// as they are, and leave no file behind.
+func writeAtomic(path string, write func(io.Writer) error) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("write database: %w", err)
 	}
-	_, err = tmp.Write(data)
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
+	err = write(tmp)
+	if cerr := tmp.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("write database: %w", cerr)
 	}
 	if err == nil {
-		err = os.Chmod(tmp.Name(), 0o644)
+		if err = os.Chmod(tmp.Name(), 0o644); err != nil {
+			err = fmt.Errorf("write database: %w", err)
+		}
 	}
 	if err == nil {
-		err = os.Rename(tmp.Name(), path)
+		if err = os.Rename(tmp.Name(), path); err != nil {
+			err = fmt.Errorf("write database: %w", err)
+		}
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("write database: %w", err)
+		return err
 	}
 	return nil
 }
