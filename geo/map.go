@@ -24,29 +24,6 @@ func (t *Table) Map(value func(loc int) uint16) *Map {
 	return &Map{set: remap(&t.set, vals, t.aliasAt, 0)}
 }
 
-// Remap derives a Map whose value at every address is vals[v], v being
-// this Map's value there, with neighbours that become equal merged: the
-// coarser map's Lookup then reports the widest prefix of one new value.
-// Every value of m must index vals. Remap costs one pass over m's ranges,
-// not over the Table's, so a Map of classes can be coarsened into a Map of
-// answers cheaply whenever the answer per class changes.
-func (m *Map) Remap(vals []uint16) *Map {
-	return &Map{set: remap(&m.set, vals, m.set.aliasRanges(), 0)}
-}
-
-// Values returns one more than the largest value m holds, so that a slice
-// of that length can be indexed by any of m's values.
-func (m *Map) Values() int {
-	n := int(m.set.unknown)
-	for _, v := range m.set.val4 {
-		n = max(n, int(v))
-	}
-	for _, v := range m.set.val6 {
-		n = max(n, int(v))
-	}
-	return n + 1
-}
-
 // Lookup returns the value at addr and bits, the shortest prefix length L
 // (0..32 for an IPv4 address, 0..128 for IPv6) such that addr/L lies wholly
 // in addresses of value v: a Map whose value is the same everywhere returns

@@ -3,7 +3,6 @@ package geo
 import (
 	"math/rand/v2"
 	"net/netip"
-	"slices"
 	"sort"
 	"testing"
 )
@@ -157,37 +156,25 @@ func randomIn(rng *rand.Rand, p netip.Prefix, n int) []netip.Addr {
 	return out
 }
 
-// Remapping a Map gives exactly the Map compiled from the Table with the
-// composed values: same ranges, same merges, same alias handling, so a
-// coarsened map's scopes are as wide as a fresh compile's.
-func TestMapRemapEqualsCompose(t *testing.T) {
-	rng := rand.New(rand.NewPCG(9, 9))
+// LocationIndex is Locate without building the Location: the same
+// location, and the same prefix length.
+func TestLocationIndexMatchesLocate(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 4))
 	demo, err := Open(demoDB)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tables := []*Table{syntheticTable(rng, 5000, 2000, 60), demo}
-	for ti, tab := range tables {
-		for _, kinds := range []int{1, 2, 5, 30} {
-			classes := make([]uint16, len(tab.locs))
-			for i := range classes {
-				classes[i] = uint16(rng.IntN(kinds))
+	for _, tab := range []*Table{syntheticTable(rng, 20_000, 5_000, 100), demo} {
+		for i := range 20_000 {
+			a := benchAddrs(rng, []string{"v4", "v6", "v4mapped"}[i%3], 1)[0]
+			loc, bits := tab.LocationIndex(a)
+			l, p := tab.Locate(a)
+			if tab.locs[loc] != l || bits != p.Bits() {
+				t.Fatalf("LocationIndex(%s) = %d (%v), /%d; Locate says %v, %s", a, loc, tab.locs[loc], bits, l, p)
 			}
-			m := tab.Map(func(loc int) uint16 { return classes[loc] })
-			for _, answers := range []int{1, 2, 3} {
-				vals := make([]uint16, kinds)
-				for i := range vals {
-					vals[i] = uint16(rng.IntN(answers))
-				}
-				got := m.Remap(vals).set
-				want := tab.Map(func(loc int) uint16 { return vals[classes[loc]] }).set
-				if !slices.Equal(got.start4, want.start4) || !slices.Equal(got.val4, want.val4) ||
-					!slices.Equal(got.start6, want.start6) || !slices.Equal(got.val6, want.val6) ||
-					!slices.Equal(got.aliases, want.aliases) || got.unknown != want.unknown {
-					t.Fatalf("table %d, %d classes, %d answers: Remap gives %d+%d ranges, compose %d+%d",
-						ti, kinds, answers, len(got.start4), len(got.start6), len(want.start4), len(want.start6))
-				}
-			}
+		}
+		if loc, bits := tab.LocationIndex(netip.Addr{}); loc != 0 || bits != 0 {
+			t.Fatalf("invalid address: %d, /%d; want 0, /0", loc, bits)
 		}
 	}
 }

@@ -112,6 +112,17 @@ func (t *Table) Locate(addr netip.Addr) (Location, netip.Prefix) {
 	return t.locs[i], p
 }
 
+// LocationIndex returns the index in Locations() of addr's location and
+// the shortest prefix length L such that addr/L has that location
+// throughout (for an IPv4-mapped address, in IPv4 bits). An invalid addr
+// is unknown, index 0, with bits 0. It does not allocate: a caller that
+// keeps a value per location gets a correct ECS scope for it from bits
+// whatever the value, since one location gets one value.
+func (t *Table) LocationIndex(addr netip.Addr) (loc int, bits int) {
+	i, n := t.set.lookup(addr)
+	return int(i), n
+}
+
 // Prefixes of the IPv6 networks that map to IPv4.
 var (
 	// ::/96 holds IPv4 in an IPv6 database: IPv4-compatible addresses

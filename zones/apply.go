@@ -9,15 +9,17 @@ import (
 )
 
 // pool is a compiled Pool under one health and set of overrides: which
-// answer each ranking class gets. Immutable once Apply returns.
+// answer each ranking class gets. Immutable once apply returns. A query
+// finds its answer one of three ways:
+//   - m set: the widest-scope map gives the choice and the widest scope;
+//   - toChoice set: the GeoIP table gives the client's location, its class
+//     gives the choice, and the location's range the scope (correct, but
+//     maybe narrower), while the widest-scope map is being built;
+//   - neither: every client gets choices[unplaced], with scope 0.
 type pool struct {
 	*poolBase
-	// m maps a client address to a value: a ranking class when toChoice is
-	// set, else directly an index into choices (a map coarsened to the
-	// current answers, whose scopes are the widest). nil when every client
-	// gets the same answer: the scope is then 0.
-	m        *geo.Map
-	toChoice []uint16 // class → index into choices; nil when m gives choices
+	m        *geo.Map // address → index into choices; nil until built
+	toChoice []uint16 // class → index into choices; nil when m is set or there is one choice
 	unplaced uint16   // the choice for a client we cannot place
 	choices  []*choice
 	ttl      uint32 // TTL of its answers now: shorter while unstable
@@ -64,7 +66,7 @@ func (s *syncScopes) get(sh *shape, part []uint16) *geo.Map {
 	if m, ok := s.maps[k]; ok && slices.Equal(m.part, part) {
 		return m.m
 	}
-	m := sh.m.Remap(part)
+	m := sh.widest(part)
 	s.maps[k] = scopeMap{m: m, part: slices.Clone(part)}
 	return m
 }
@@ -86,8 +88,8 @@ func (b *Base) shapesFor(names []string) map[*shape]bool {
 	return only
 }
 
-// scopeKey names a widest-scope map: the shape's class map merged by a
-// partition of its classes. The partition numbers answers in order of
+// scopeKey names a widest-scope map: the shape's classes merged by a
+// partition into answers. The partition numbers answers in order of
 // first appearance, so equal partitions are equal slices whatever the
 // answers are: the map depends only on which classes share an answer. The
 // key holds a hash of the partition, so a lookup does not allocate; the
@@ -155,11 +157,11 @@ func (pb *poolBase) apply(p *pool, r *ranker, in Inputs, scopes scopeMaps) {
 		}
 		toChoice[ci] = uint16(k)
 	}
-	p.unplaced = toChoice[sh.unplaced]
+	p.unplaced = toChoice[sh.locClass[0]]
 	if len(p.choices) == 1 {
 		return
 	}
-	p.m, p.toChoice = sh.m, toChoice
+	p.toChoice = toChoice
 	if scopes != nil {
 		if m := scopes.get(sh, toChoice); m != nil {
 			p.m, p.toChoice = m, nil
@@ -184,7 +186,7 @@ func (pb *poolBase) choice(v verdict, ttl uint32) *choice {
 
 // WidestScopes reports whether every pool answers through a map merged by
 // its current answers, so every ECS scope is the widest: false while the
-// Store is still building maps after a change.
+// Store is still building maps after a change or a load.
 func (s *Snapshot) WidestScopes() bool {
 	for i := range s.pools {
 		if s.pools[i].toChoice != nil {

@@ -14,11 +14,11 @@ import (
 )
 
 // Base is a config and a GeoIP table compiled once per load: every zone's
-// names and records, and for every pool shape a map from client address to
-// ranking class (see shape). It is the expensive part of compiling, and it
-// does not depend on health or overrides: apply folds those in by deciding,
-// per pool, which answer each ranking class gets, which costs microseconds
-// per pool whatever the size of the GeoIP table. A Base is immutable but
+// names and records, and for every pool shape the ranking class of each
+// GeoIP location (see shape). It does not depend on health or overrides:
+// apply folds those in by deciding, per pool, which answer each ranking
+// class gets, which costs microseconds per pool whatever the size of the
+// GeoIP table. A Base is immutable but
 // for its pools' answer memo (under poolBase.mu) and safe for concurrent
 // use.
 type Base struct {
@@ -54,21 +54,29 @@ func (b *Base) Config() *Config { return b.cfg }
 // Geo is the GeoIP table the Base was compiled with.
 func (b *Base) Geo() *geo.Table { return b.geo }
 
-// Shapes is how many distinct pool shapes the Base compiled a class map
-// for: the cost of a load grows with it.
+// Shapes is how many distinct pool shapes the Base compiled: the memory a
+// node needs grows with it (one widest-scope map each).
 func (b *Base) Shapes() int { return len(b.shapes) }
 
 // shape is what every pool with the same members, coordinates, policy,
-// order and geo rules shares: how each client ranks the members before
-// health. Clients of one ranking class get the same answer under any health
-// and overrides, so the class map's boundaries are always a correct ECS
-// scope; a coarser map, merged by the answer each class gets now, gives the
-// widest scope (see Store).
+// order and geo rules shares: how the clients of each GeoIP location rank
+// the members before health. The clients of one ranking class get the same
+// answer under any health and overrides; so do the clients of one location,
+// which is what makes the GeoIP table's own ranges a correct ECS scope for
+// any answer. A map merged by the answer each class gets now gives the
+// widest scope (see widest and Store).
 type shape struct {
 	sig      string
+	g        *geo.Table
 	classes  []class
-	m        *geo.Map // address → index into classes
-	unplaced uint16   // the class of a client the database cannot place
+	locClass []uint16 // GeoIP location index → index into classes
+}
+
+// widest compiles the map from address to answer for a partition of the
+// shape's classes (part[class] = answer), with neighbours of one answer
+// merged: its scopes are the widest. It walks the whole GeoIP table once.
+func (sh *shape) widest(part []uint16) *geo.Map {
+	return sh.g.Map(func(loc int) uint16 { return part[sh.locClass[loc]] })
 }
 
 // class is one ranking of a pool's members.
@@ -139,7 +147,7 @@ func Build(cfg *Config, g *geo.Table) (*Base, error) {
 			sig := newRanking(pc, zc.Regions).signature()
 			sh, ok := shapes[sig]
 			if !ok {
-				sh = &shape{sig: sig}
+				sh = &shape{sig: sig, g: g}
 				shapes[sig] = sh
 				b.shapes = append(b.shapes, sh)
 			}
@@ -168,8 +176,7 @@ func Build(cfg *Config, g *geo.Table) (*Base, error) {
 	return b, nil
 }
 
-// buildShapes compiles every shape's class map, on all CPUs: each walks
-// the whole GeoIP table once.
+// buildShapes ranks every location for every shape, on all CPUs.
 func (b *Base) buildShapes() error {
 	first := map[*shape]*poolBase{}
 	for _, p := range b.pools {
@@ -200,15 +207,15 @@ func (b *Base) buildShapes() error {
 	return errors.Join(errs...)
 }
 
-// build compiles the class map: each location of the table is ranked once,
-// and ranges of one class merge.
+// build ranks each location of the table once; locations that rank the
+// members alike share a class.
 func (sh *shape) build(r *ranking, g *geo.Table) error {
 	index := map[string]uint16{}
 	locs := g.Locations()
+	sh.locClass = make([]uint16, len(locs))
 	var key []byte
 	scratch := make([]int, 0, len(r.p.Members))
-	var overflow error
-	classOf := func(loc int) uint16 {
+	for loc := range locs {
 		var rule int
 		scratch, rule = r.rankInto(scratch[:0], &locs[loc])
 		key = key[:0]
@@ -216,25 +223,22 @@ func (sh *shape) build(r *ranking, g *geo.Table) error {
 		for _, m := range scratch {
 			key = append(key, byte(m>>8), byte(m))
 		}
-		if i, ok := index[string(key)]; ok {
-			return i
+		i, ok := index[string(key)]
+		if !ok {
+			if len(sh.classes) >= 1<<16-1 {
+				return errors.New("too many distinct rankings of its members")
+			}
+			i = uint16(len(sh.classes))
+			index[string(key)] = i
+			c := class{ruled: rule >= 0, order: make([]string, len(scratch))}
+			for k, m := range scratch {
+				c.order[k] = r.p.Members[m].Region
+			}
+			sh.classes = append(sh.classes, c)
 		}
-		if len(sh.classes) >= 1<<16-1 {
-			overflow = errors.New("too many distinct rankings of its members")
-			return 0
-		}
-		i := uint16(len(sh.classes))
-		index[string(key)] = i
-		c := class{ruled: rule >= 0, order: make([]string, len(scratch))}
-		for k, m := range scratch {
-			c.order[k] = r.p.Members[m].Region
-		}
-		sh.classes = append(sh.classes, c)
-		return i
+		sh.locClass[loc] = i
 	}
-	sh.m = g.Map(classOf)
-	sh.unplaced = classOf(0)
-	return overflow
+	return nil
 }
 
 // addNode returns the node for name, creating it and any empty

@@ -245,10 +245,14 @@ func (s *Snapshot) staticAnswer(r *Result, n *node, z *zoneData, qtype uint16) {
 
 func (s *Snapshot) poolAnswer(r *Result, p *pool, qtype uint16, client netip.Addr, depth int) {
 	idx, bits := p.unplaced, 0
-	if client.IsValid() && p.m != nil {
-		idx, bits = p.m.Lookup(client)
-		if p.toChoice != nil {
-			idx = p.toChoice[idx]
+	if client.IsValid() {
+		switch {
+		case p.m != nil:
+			idx, bits = p.m.Lookup(client)
+		case p.toChoice != nil:
+			var loc int
+			loc, bits = p.shape.g.LocationIndex(client)
+			idx = p.toChoice[p.shape.locClass[loc]]
 		}
 	}
 	if bits > r.ScopeBits {

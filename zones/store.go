@@ -19,11 +19,11 @@ import (
 //
 // Each change publishes at once with every pool's answers right and every
 // ECS scope correct: a pool whose widest-scope map for its new answers is
-// not built yet answers through its shape's class map, whose boundaries are
-// correct under any health. Run builds the missing maps in the background
-// and publishes again when they are ready; since a map is keyed by which
-// classes share an answer, not by the health that led there, it can never
-// be stale.
+// not built yet answers through the GeoIP table and its shape's class per
+// location, whose ranges are a correct scope under any health. Run builds
+// the missing maps in the background and publishes again when they are
+// ready; since a map is keyed by which classes share an answer, not by the
+// health that led there, it can never be stale.
 type Store struct {
 	cur atomic.Pointer[Snapshot]
 
@@ -188,7 +188,7 @@ func (s *Store) Run(ctx context.Context) {
 			if ctx.Err() != nil {
 				return
 			}
-			built[k] = scopeMap{m: k.sh.m.Remap(part), part: part}
+			built[k] = scopeMap{m: k.sh.widest(part), part: part}
 		}
 
 		s.mu.Lock()
