@@ -61,7 +61,7 @@ type options struct {
 	runs              int
 	out               string
 	bin, geodb        string
-	pools             int
+	pools, many       int
 }
 
 func run() error {
@@ -70,7 +70,8 @@ func run() error {
 	flag.IntVar(&o.v6, "v6", 1_000_000, "IPv6 networks in the synthetic database")
 	flag.IntVar(&o.locations, "locations", 120_000, "distinct locations in the synthetic database")
 	flag.IntVar(&o.runs, "runs", 3, "runs of each measurement (figures are median and max)")
-	flag.IntVar(&o.pools, "pools", 50, "pools in the zone")
+	flag.IntVar(&o.pools, "pools", 50, "pools in the zone, in as many shapes")
+	flag.IntVar(&o.many, "many", 1000, "pools in the large failover run, in -pools shapes")
 	flag.StringVar(&o.out, "out", "deploy/scale/out", "work directory (the database is cached here)")
 	flag.StringVar(&o.bin, "meridian", "bin/meridian", "meridian binary")
 	flag.StringVar(&o.geodb, "geodb", "bin/meridian-geodb", "meridian-geodb binary")
@@ -128,10 +129,11 @@ func run() error {
 		name string
 		spec zoneSpec
 	}{
-		{"16 of 50 pools affected", zoneSpec{pools: o.pools, shapes: o.pools}},
-		{"every pool affected", zoneSpec{pools: o.pools, shapes: o.pools, all: true}},
+		{fmt.Sprintf("%d pools, %d shapes", o.pools, o.pools), zoneSpec{pools: o.pools, shapes: o.pools}},
+		{fmt.Sprintf("%d pools, %d shapes, all with the region", o.pools, o.pools), zoneSpec{pools: o.pools, shapes: o.pools, all: true}},
+		{fmt.Sprintf("%d pools, %d shapes", o.many, o.pools), zoneSpec{pools: o.many, shapes: o.pools}},
 	} {
-		var down, up, widest, applyMax, delayMax, widenMax []float64
+		var down, up, widest, applyMax, delayMax, widenMax, applyMean, widenMean []float64
 		affected := 0
 		for r := range o.runs {
 			n, err := startNode(o, db, eps, fmt.Sprintf("failover-%d-%d", sc.spec.pools, r), sc.spec)
@@ -150,12 +152,16 @@ func run() error {
 			applyMax = append(applyMax, res.applyMax*1000)
 			delayMax = append(delayMax, res.delayMax*1000)
 			widenMax = append(widenMax, res.widenMax*1000)
+			applyMean = append(applyMean, res.applyMean*1000)
+			widenMean = append(widenMean, res.widenMean*1000)
 		}
-		add(fmt.Sprintf("%s (%d): endpoint stop → last pool moved", sc.name, affected), "s", down)
-		add(fmt.Sprintf("%s (%d): endpoint back → last pool back", sc.name, affected), "s", up)
-		add(fmt.Sprintf("%s: verdict flip → publish, slowest", sc.name), "ms", delayMax)
-		add(fmt.Sprintf("%s: apply a change, slowest", sc.name), "ms", applyMax)
-		add(fmt.Sprintf("%s: build widest-scope maps, slowest batch", sc.name), "ms", widenMax)
+		add(fmt.Sprintf("%s, %d affected: endpoint stop → last pool moved", sc.name, affected), "s", down)
+		add(fmt.Sprintf("%s, %d affected: endpoint back → last pool back", sc.name, affected), "s", up)
+		add(fmt.Sprintf("%s: verdict flip → publish, slowest (bucket bound)", sc.name), "ms", delayMax)
+		add(fmt.Sprintf("%s: apply a change, mean", sc.name), "ms", applyMean)
+		add(fmt.Sprintf("%s: apply a change, slowest (bucket bound)", sc.name), "ms", applyMax)
+		add(fmt.Sprintf("%s: widest-scope maps, mean batch", sc.name), "ms", widenMean)
+		add(fmt.Sprintf("%s: widest-scope maps, slowest batch (bucket bound)", sc.name), "ms", widenMax)
 		add(fmt.Sprintf("%s: last pool moved → widest scopes served", sc.name), "s", widest)
 	}
 
@@ -609,6 +615,7 @@ type failoverResult struct {
 	affected                     int
 	down, up, widest             time.Duration
 	applyMax, delayMax, widenMax float64 // seconds
+	applyMean, widenMean         float64 // seconds
 }
 
 // failover stops region 0's endpoint and polls every pool that has it
@@ -691,6 +698,22 @@ func (n *runningNode) failover(eps *endpoints, z zoneSpec) (failoverResult, erro
 			return res, err
 		}
 		*m.dst = v
+	}
+	for _, m := range []struct {
+		name string
+		dst  *float64
+	}{
+		{"meridian_snapshot_apply_seconds", &res.applyMean},
+		{"meridian_scope_maps_build_seconds", &res.widenMean},
+	} {
+		sum, err1 := n.metric(m.name + "_sum")
+		count, err2 := n.metric(m.name + "_count")
+		if err := errors.Join(err1, err2); err != nil {
+			return res, err
+		}
+		if count > 0 {
+			*m.dst = sum / count
+		}
 	}
 	return res, nil
 }
