@@ -1,7 +1,12 @@
 package node
 
 import (
+	"cmp"
 	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/meridian-gtm/meridian/probes"
@@ -132,20 +137,47 @@ func (n *Node) healthChanged() bool {
 	if sameHealth(old, h) {
 		return false
 	}
+	// Publish first: the log lines are for people, the answers for
+	// everyone.
+	n.store.SetHealth(h)
+	n.published = h
+	n.publishes.Inc()
+	n.logHealthChanges(old, h)
+	return true
+}
+
+// logHealthChanges logs what changed between two health views, one line
+// per region, state change and reason, however many pools share it: an
+// endpoint that a hundred pools use going down is one line naming how many
+// pools moved, not a hundred.
+func (n *Node) logHealthChanges(old, h zones.HealthView) {
+	type change struct{ region, from, to, reason string }
+	pools := map[change][]string{}
 	for k, v := range h {
 		if ov := old[k]; ov.State != v.State {
-			n.log.Warn("member health changed", "pool", k.Pool, "region", k.Region, "from", ov.State.String(), "to", v.State.String(), "reason", v.Reason)
+			c := change{k.Region, ov.State.String(), v.State.String(), v.Reason}
+			pools[c] = append(pools[c], k.Pool)
 		}
 	}
 	for k, ov := range old {
 		if _, ok := h[k]; !ok && ov.State != zones.Up {
-			n.log.Warn("member health changed", "pool", k.Pool, "region", k.Region, "from", ov.State.String(), "to", "up", "reason", "recovered")
+			c := change{k.Region, ov.State.String(), "up", "recovered"}
+			pools[c] = append(pools[c], k.Pool)
 		}
 	}
-	n.store.SetHealth(h)
-	n.published = h
-	n.publishes.Inc()
-	return true
+	changes := slices.SortedFunc(maps.Keys(pools), func(a, b change) int {
+		return cmp.Or(cmp.Compare(a.region, b.region), cmp.Compare(a.to, b.to), cmp.Compare(a.reason, b.reason))
+	})
+	for _, c := range changes {
+		ps := pools[c]
+		slices.Sort(ps)
+		const shown = 5
+		list := strings.Join(ps[:min(len(ps), shown)], " ")
+		if len(ps) > shown {
+			list += fmt.Sprintf(" and %d more", len(ps)-shown)
+		}
+		n.log.Warn("member health changed", "region", c.region, "from", c.from, "to", c.to, "reason", c.reason, "pools", len(ps), "pool_names", list)
+	}
 }
 
 func sameHealth(a, b zones.HealthView) bool {

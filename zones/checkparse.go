@@ -298,8 +298,8 @@ func FoldHealth(cfg *Config, verdicts map[string]TargetVerdict) HealthView {
 				}
 				up, degraded, pending := 0, 0, false
 				var firstDown string
-				for _, ep := range m.Endpoints {
-					tv, ok := verdicts[ids.of(m.Check, ep)]
+				for i, ep := range m.Endpoints {
+					tv, ok := verdicts[m.targetID(i, ids)]
 					if !ok {
 						up++
 						continue

@@ -117,6 +117,18 @@ type Member struct {
 	// Check is nil when the member is not probed (it is then always up).
 	Check     *Check
 	Endpoints []Endpoint // where Check runs
+	// targets holds the target ID of each endpoint, computed once at parse
+	// so that folding verdicts does not hash checks on every change; nil
+	// for a Member built by hand (see targetID).
+	targets []string
+}
+
+// targetID returns the ID of the target that probes endpoint i.
+func (m *Member) targetID(i int, ids targetIDs) string {
+	if len(m.targets) == len(m.Endpoints) {
+		return m.targets[i]
+	}
+	return ids.of(m.Check, m.Endpoints[i])
 }
 
 // Endpoint is one place a member's check runs.

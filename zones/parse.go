@@ -117,7 +117,7 @@ func ParseZone(file string, data []byte) (*Zone, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w:\n%w", ErrInvalid, err)
 	}
-	v := &validator{p: p}
+	v := &validator{p: p, ids: targetIDs{}}
 	z := v.zone(file, &raw)
 	if err := v.err(); err != nil {
 		return nil, err
@@ -127,7 +127,8 @@ func ParseZone(file string, data []byte) (*Zone, error) {
 
 type validator struct {
 	errs
-	p *positions
+	p   *positions
+	ids targetIDs // settings hash per check, for the members' target IDs
 }
 
 func (v *validator) at(path string) Pos { return v.p.at(path) }
@@ -808,5 +809,9 @@ func (v *validator) health(p *Pool, path string, r rawPool) {
 		}
 		m.Check = c
 		m.Endpoints = v.endpoints(m, c, rm.Endpoints, port, v.at(mpath+".endpoints"), p.Owner)
+		m.targets = make([]string, len(m.Endpoints))
+		for i, ep := range m.Endpoints {
+			m.targets[i] = v.ids.of(c, ep)
+		}
 	}
 }

@@ -24,8 +24,8 @@ func (c *Config) Targets() []Target {
 					continue
 				}
 				k := MemberKey{Pool: p.Owner, Region: m.Region}
-				for _, ep := range m.Endpoints {
-					id := ids.of(m.Check, ep)
+				for i, ep := range m.Endpoints {
+					id := m.targetID(i, ids)
 					if i, ok := at[id]; ok {
 						out[i].Members = append(out[i].Members, k)
 						continue

@@ -6,6 +6,12 @@
 // it imports only the standard library and mmdbwriter, and only tests,
 // cmd/meridian-geodb and other tooling import it — never the server.
 //
+// Synth and WriteSynth make GeoLite2-City-shaped synthetic databases of any
+// size (up to millions of networks, clustered by registry, country and
+// city as real ones are), for tests at realistic scale and for
+// `make bench-scale`; WriteSynth writes the format itself, because
+// mmdbwriter needs minutes and gigabytes at full GeoLite2 size.
+//
 // Output is reproducible: the same networks always give the same bytes
 // (the build epoch is fixed and mmdbwriter writes maps in key order), so a
 // committed database can be checked against the CSV it came from.
