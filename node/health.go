@@ -118,17 +118,16 @@ func (n *Node) runHealth(ctx context.Context) {
 		case <-n.healthKick:
 		default:
 		}
-		first := n.kickedAt.Swap(0)
-		if n.healthChanged() && first != 0 {
-			n.publishDelay.Observe(time.Since(time.Unix(0, first)).Seconds())
-		}
+		n.healthChanged(n.kickedAt.Swap(0))
 	}
 }
 
 // healthChanged recomputes member health from the prober's verdicts and
 // publishes it when it differs from what is serving; it reports whether it
-// published. It never runs per query.
-func (n *Node) healthChanged() bool {
+// published. kicked is when the first change it folds was signalled
+// (UnixNano; 0 if unknown), for the publish delay metric. It never runs per
+// query.
+func (n *Node) healthChanged(kicked int64) bool {
 	n.healthMu.Lock()
 	defer n.healthMu.Unlock()
 	cfg := n.store.Load().Inputs.Config
@@ -140,6 +139,9 @@ func (n *Node) healthChanged() bool {
 	// Publish first: the log lines are for people, the answers for
 	// everyone.
 	n.store.SetHealth(h)
+	if kicked != 0 {
+		n.publishDelay.Observe(time.Since(time.Unix(0, kicked)).Seconds())
+	}
 	n.published = h
 	n.publishes.Inc()
 	n.logHealthChanges(old, h)

@@ -62,6 +62,7 @@ type options struct {
 	out               string
 	bin, geodb        string
 	pools, many       int
+	cycles            int
 }
 
 func run() error {
@@ -70,6 +71,7 @@ func run() error {
 	flag.IntVar(&o.v6, "v6", 1_000_000, "IPv6 networks in the synthetic database")
 	flag.IntVar(&o.locations, "locations", 120_000, "distinct locations in the synthetic database")
 	flag.IntVar(&o.runs, "runs", 3, "runs of each measurement (figures are median and max)")
+	flag.IntVar(&o.cycles, "cycles", 3, "endpoint stops and restarts per failover run")
 	flag.IntVar(&o.pools, "pools", 50, "pools in the zone, in as many shapes")
 	flag.IntVar(&o.many, "many", 1000, "pools in the large failover run, in -pools shapes")
 	flag.StringVar(&o.out, "out", "deploy/scale/out", "work directory (the database is cached here)")
@@ -133,22 +135,25 @@ func run() error {
 		{fmt.Sprintf("%d pools, %d shapes, all with the region", o.pools, o.pools), zoneSpec{pools: o.pools, shapes: o.pools, all: true}},
 		{fmt.Sprintf("%d pools, %d shapes", o.many, o.pools), zoneSpec{pools: o.many, shapes: o.pools}},
 	} {
-		var down, up, widest, applyMax, delayMax, widenMax, applyMean, widenMean []float64
+		var down, up, widest, applyMax, delayMax, delayP99, widenMax, applyMean, widenMean []float64
 		affected := 0
 		for r := range o.runs {
 			n, err := startNode(o, db, eps, fmt.Sprintf("failover-%d-%d", sc.spec.pools, r), sc.spec)
 			if err != nil {
 				return err
 			}
-			res, err := n.failover(eps, sc.spec)
+			res, err := n.failover(eps, sc.spec, o.cycles)
 			n.stop()
 			if err != nil {
 				return err
 			}
 			affected = res.affected
-			down = append(down, res.down.Seconds())
-			up = append(up, res.up.Seconds())
-			widest = append(widest, res.widest.Seconds())
+			for _, c := range res.cycles {
+				down = append(down, c.down.Seconds())
+				up = append(up, c.up.Seconds())
+				widest = append(widest, c.widest.Seconds())
+			}
+			delayP99 = append(delayP99, res.delayP99*1000)
 			applyMax = append(applyMax, res.applyMax*1000)
 			delayMax = append(delayMax, res.delayMax*1000)
 			widenMax = append(widenMax, res.widenMax*1000)
@@ -157,6 +162,7 @@ func run() error {
 		}
 		add(fmt.Sprintf("%s, %d affected: endpoint stop → last pool moved", sc.name, affected), "s", down)
 		add(fmt.Sprintf("%s, %d affected: endpoint back → last pool back", sc.name, affected), "s", up)
+		add(fmt.Sprintf("%s: verdict flip → publish, p99 (bucket bound)", sc.name), "ms", delayP99)
 		add(fmt.Sprintf("%s: verdict flip → publish, slowest (bucket bound)", sc.name), "ms", delayMax)
 		add(fmt.Sprintf("%s: apply a change, mean", sc.name), "ms", applyMean)
 		add(fmt.Sprintf("%s: apply a change, slowest (bucket bound)", sc.name), "ms", applyMax)
@@ -575,7 +581,11 @@ func (n *runningNode) waitMetric(name string, want float64, limit time.Duration)
 // histMax returns the upper bound of the lowest bucket of a histogram
 // that holds all its observations: the slowest observation, rounded up to
 // a bucket.
-func (n *runningNode) histMax(name string) (float64, error) {
+func (n *runningNode) histMax(name string) (float64, error) { return n.histQuantile(name, 1) }
+
+// histQuantile returns the upper bound of the lowest bucket of a histogram
+// that holds a share q of its observations.
+func (n *runningNode) histQuantile(name string, q float64) (float64, error) {
 	resp, err := http.Get(n.metrics)
 	if err != nil {
 		return 0, err
@@ -604,7 +614,7 @@ func (n *runningNode) histMax(name string) (float64, error) {
 		return 0, nil
 	}
 	for _, b := range buckets {
-		if b.n >= count {
+		if b.n >= q*count {
 			return b.le, nil
 		}
 	}
@@ -613,15 +623,20 @@ func (n *runningNode) histMax(name string) (float64, error) {
 
 type failoverResult struct {
 	affected                     int
-	down, up, widest             time.Duration
+	cycles                       []failoverCycle
 	applyMax, delayMax, widenMax float64 // seconds
 	applyMean, widenMean         float64 // seconds
+	delayP99                     float64 // seconds
+}
+
+type failoverCycle struct {
+	down, up, widest time.Duration
 }
 
 // failover stops region 0's endpoint and polls every pool that has it
 // until its answer moves, then starts it again and polls until every pool
 // is back.
-func (n *runningNode) failover(eps *endpoints, z zoneSpec) (failoverResult, error) {
+func (n *runningNode) failover(eps *endpoints, z zoneSpec, cycles int) (failoverResult, error) {
 	var res failoverResult
 	// Clients the database cannot place get each pool's order, which puts
 	// region 0 first where the pool has it.
@@ -666,23 +681,31 @@ func (n *runningNode) failover(eps *endpoints, z zoneSpec) (failoverResult, erro
 		}
 		return time.Since(t0), nil
 	}
-	ep.stop()
+	for range cycles {
+		var c failoverCycle
+		ep.stop()
+		var err error
+		if c.down, err = poll(func(i int, a netip.Addr) bool { return a != primary[i] }); err != nil {
+			return res, fmt.Errorf("failover: %w", err)
+		}
+		t1 := time.Now()
+		if err := n.waitMetric("meridian_snapshot_widest_scopes", 1, 60*time.Second); err != nil {
+			return res, err
+		}
+		c.widest = time.Since(t1)
+		if err := ep.start(ep.addr.String()); err != nil {
+			return res, fmt.Errorf("restart endpoint: %w", err)
+		}
+		if c.up, err = poll(func(i int, a netip.Addr) bool { return a == primary[i] }); err != nil {
+			return res, fmt.Errorf("recovery: %w", err)
+		}
+		if err := n.waitMetric("meridian_snapshot_widest_scopes", 1, 60*time.Second); err != nil {
+			return res, err
+		}
+		res.cycles = append(res.cycles, c)
+	}
 	var err error
-	if res.down, err = poll(func(i int, a netip.Addr) bool { return a != primary[i] }); err != nil {
-		return res, fmt.Errorf("failover: %w", err)
-	}
-	t1 := time.Now()
-	if err := n.waitMetric("meridian_snapshot_widest_scopes", 1, 60*time.Second); err != nil {
-		return res, err
-	}
-	res.widest = time.Since(t1)
-	if err := ep.start(ep.addr.String()); err != nil {
-		return res, fmt.Errorf("restart endpoint: %w", err)
-	}
-	if res.up, err = poll(func(i int, a netip.Addr) bool { return a == primary[i] }); err != nil {
-		return res, fmt.Errorf("recovery: %w", err)
-	}
-	if err := n.waitMetric("meridian_snapshot_widest_scopes", 1, 60*time.Second); err != nil {
+	if res.delayP99, err = n.histQuantile("meridian_health_publish_delay_seconds", 0.99); err != nil {
 		return res, err
 	}
 	for _, m := range []struct {
