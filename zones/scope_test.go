@@ -1,10 +1,14 @@
 package zones
 
 import (
+	"bytes"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
 
+	"github.com/meridian-gtm/meridian/geo"
+	"github.com/meridian-gtm/meridian/geo/mmdbgen"
 	"github.com/miekg/dns"
 )
 
@@ -78,5 +82,46 @@ scope = 16
 	_, err = ParseZone("test.toml", []byte(src+"\n[[test]]\nclient = \"192.0.2.0/24\"\nname = \"www\"\nscope = 33\n"))
 	if err == nil || !strings.Contains(err.Error(), "scope 33 is not a prefix length") {
 		t.Fatalf("scope 33 for IPv4: err %v", err)
+	}
+}
+
+// A /56 source inside a table of /64s that hold different answers gets the
+// longer scope, /64, as an IPv4 /16 over /24s does.
+func TestScopeLongerThanSourceIPv6(t *testing.T) {
+	fra := mmdbgen.Network{Continent: "EU", Country: "DE", City: "Frankfurt", Lat: 50.11, Lon: 8.68, HasCoords: true}
+	ash := mmdbgen.Network{Continent: "NA", Country: "US", City: "Ashburn", Lat: 39.04, Lon: -77.49, HasCoords: true}
+	var nets []mmdbgen.Network
+	for i, n := range []mmdbgen.Network{fra, ash, fra, fra} {
+		n.Prefix = netip.PrefixFrom(netip.AddrFrom16([16]byte{0x24, 0x00, 0, 5, 0, 0, 0, byte(i)}), 64)
+		nets = append(nets, n)
+	}
+	var buf bytes.Buffer
+	if err := mmdbgen.Write(&buf, mmdbgen.City, nets); err != nil {
+		t.Fatal(err)
+	}
+	g, err := geo.Load(buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := compile(t, Inputs{Config: &Config{Zones: []*Zone{demoZone(t)}}, Geo: g})
+	for _, tc := range []struct {
+		client string
+		region string
+		scope  int
+	}{
+		{"2400:5::/56", "eu-west", 64},     // the source holds Ashburn's /64 too
+		{"2400:5:0:1::/56", "eu-west", 64}, // masked: the address as sent is 2400:5::, Frankfurt
+		{"2400:5:0:2::/63", "eu-west", 63}, // two Frankfurt /64s: the source's own length
+		{"2400:5:0:1::/64", "us-east", 64},
+		{"2400:5:0:2::/64", "eu-west", 63},
+	} {
+		client, err := ParseClient(tc.client)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := s.Explain(client, "www.gslb.example.com.", dns.TypeAAAA)
+		if e.Result.Region != tc.region || e.Scope != tc.scope {
+			t.Errorf("%s: %s /%d (%s), want %s /%d", tc.client, e.Result.Region, e.Scope, e.ScopeWhy, tc.region, tc.scope)
+		}
 	}
 }
