@@ -56,7 +56,7 @@ func (n *Node) newHealthMetrics() {
 	n.widenTime = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "meridian_scope_maps_build_seconds",
 		Help:    "Time to build one batch of widest-scope maps after a change, in the background.",
-		Buckets: []float64{.001, .003, .01, .03, .1, .3, 1, 3},
+		Buckets: []float64{.001, .003, .01, .03, .1, .3, 1, 3, 10, 30},
 	})
 	n.widest = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "meridian_snapshot_widest_scopes",
