@@ -27,12 +27,20 @@ test: build
 	$(GO) test -run='^$$' -bench=. -benchtime=1x ./...
 	$(MAKE) fuzz FUZZTIME=3s
 
-## fuzz: run every fuzz target for FUZZTIME each
+## fuzz: run every fuzz target for FUZZTIME each. Go 1.26's fuzz coordinator
+## can report "context deadline exceeded" when -fuzztime ends while a worker
+## is mid-input (golang/go#75804, fixed in Go 1.27): that, with no failing
+## input written, is not a finding and does not fail the run.
 fuzz:
 	@set -e; for pkg in $$($(GO) list ./...); do \
 	  for t in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz' || true); do \
 	    echo "fuzz $$pkg $$t ($(FUZZTIME))"; \
-	    $(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg; \
+	    if ! out=$$($(GO) test -run='^$$' -fuzz="^$$t$$" -fuzztime=$(FUZZTIME) $$pkg 2>&1); then \
+	      echo "$$out"; \
+	      if echo "$$out" | grep -q 'context deadline exceeded' && ! echo "$$out" | grep -q 'Failing input written'; then \
+	        echo "fuzz $$t: Go's -fuzztime shutdown race (golang/go#75804), no failing input: not a finding"; \
+	      else exit 1; fi; \
+	    else echo "$$out" | tail -n 3; fi; \
 	  done; \
 	done
 
