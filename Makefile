@@ -5,7 +5,7 @@ FUZZTIME  ?= 10s
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build run check test unit race bench-ci fuzz e2e bench bench-scale lint geodb clean
+.PHONY: all build run check test unit race bench-ci fuzz e2e bench bench-scale cluster lint geodb clean
 
 all: build
 
@@ -52,6 +52,11 @@ e2e:
 bench: build
 	$(GO) test -run='^$$' -bench=. -benchmem ./...
 	deploy/bench/run.sh
+
+## cluster: three nodes (us-east, eu-west, ap-southeast) on 127.0.0.21-23 and
+## a stand-in endpoint per region on 127.0.0.31-33:8080; Ctrl-C stops all
+cluster:
+	deploy/cluster/run.sh
 
 ## bench-scale: startup, memory, failover and reload on a GeoLite2-sized
 ## synthetic database with 50 pools in 50 shapes (run by hand; the database

@@ -1,9 +1,12 @@
 package node
 
 import (
+	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -27,7 +30,38 @@ type Config struct {
 	// WatchInterval is how often the zone directory and GeoIP file are
 	// checked for changes; "0s" turns watching off (SIGHUP still reloads).
 	WatchInterval Duration `toml:"watch_interval"`
+	// Cluster, when its Listen is set, makes this node one of a gossip
+	// cluster; without it the node runs alone.
+	Cluster ClusterConfig `toml:"cluster"`
 }
+
+// ClusterConfig is the [cluster] part of Config: how this node gossips
+// with the others (see package gossip).
+type ClusterConfig struct {
+	Name      string   `toml:"name"`      // unique node name; default: the host name
+	Region    string   `toml:"region"`    // this node's region, shown to the others
+	Listen    string   `toml:"listen"`    // gossip address:port, UDP and TCP, e.g. "192.0.2.53:7946"
+	Advertise string   `toml:"advertise"` // address:port the others reach us at; default: Listen
+	Seeds     []string `toml:"seeds"`     // address:port of nodes to join (may include this one)
+	Profile   string   `toml:"profile"`   // "lan" (default) or "wan": memberlist timing
+	// KeyFile holds the gossip keys, base64, one per line ('#' comments);
+	// the first encrypts, all decrypt (for rotation). Required unless
+	// InsecureNoEncryption is set.
+	KeyFile string `toml:"key_file"`
+	Label   string `toml:"label"` // cluster label: packets of another label are dropped
+	// StateDir keeps overrides and the last verdicts across restarts.
+	StateDir string `toml:"state_dir"`
+	// InsecureNoEncryption allows a cluster without keys: development only.
+	InsecureNoEncryption bool `toml:"insecure_no_encryption"`
+	// QuorumShare is the share of fresh live observers that must say a
+	// target is down; 0 means a majority.
+	QuorumShare float64 `toml:"quorum_share"`
+	// MaxAge is how old an observation may be and still vote (default 30s).
+	MaxAge Duration `toml:"max_age"`
+}
+
+// Enabled reports whether the node is one of a cluster.
+func (c ClusterConfig) Enabled() bool { return c.Listen != "" }
 
 // DNSConfig is the DNS listener part of Config.
 type DNSConfig struct {
@@ -63,6 +97,11 @@ func LoadConfig(file string) (Config, error) {
 	dir := filepath.Dir(file)
 	cfg.Zones = resolve(dir, cfg.Zones)
 	cfg.GeoIP = resolve(dir, cfg.GeoIP)
+	cfg.Cluster.KeyFile = resolve(dir, cfg.Cluster.KeyFile)
+	cfg.Cluster.StateDir = resolve(dir, cfg.Cluster.StateDir)
+	if err := cfg.Cluster.validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", file, err)
+	}
 	if _, err := cfg.Level(); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", file, err)
 	}
@@ -79,6 +118,69 @@ func LoadConfig(file string) (Config, error) {
 		}
 	}
 	return cfg, nil
+}
+
+func (c ClusterConfig) validate() error {
+	if !c.Enabled() {
+		if c.Name != "" || len(c.Seeds) > 0 || c.KeyFile != "" {
+			return fmt.Errorf("cluster.listen is not set, so the other cluster settings do nothing: set it (e.g. \"192.0.2.53:7946\") or remove them: %w", zones.ErrInvalid)
+		}
+		return nil
+	}
+	for key, a := range map[string]string{"listen": c.Listen, "advertise": c.Advertise} {
+		if a == "" {
+			continue
+		}
+		if _, err := netip.ParseAddrPort(a); err != nil {
+			return fmt.Errorf("cluster.%s %q is not an address:port (e.g. \"192.0.2.53:7946\"): %w", key, a, zones.ErrInvalid)
+		}
+	}
+	for _, s := range c.Seeds {
+		if _, _, err := net.SplitHostPort(s); err != nil {
+			return fmt.Errorf("cluster.seeds: %q is not host:port: %w", s, zones.ErrInvalid)
+		}
+	}
+	switch c.Profile {
+	case "", "lan", "wan":
+	default:
+		return fmt.Errorf("cluster.profile %q is not lan or wan: %w", c.Profile, zones.ErrInvalid)
+	}
+	if c.KeyFile == "" && !c.InsecureNoEncryption {
+		return fmt.Errorf("cluster.key_file is not set: gossip must be encrypted (generate a key with: head -c 32 /dev/urandom | base64), or set insecure_no_encryption = true for development: %w", zones.ErrInvalid)
+	}
+	if c.QuorumShare < 0 || c.QuorumShare > 1 {
+		return fmt.Errorf("cluster.quorum_share %v is not between 0 and 1: %w", c.QuorumShare, zones.ErrInvalid)
+	}
+	return nil
+}
+
+// readKeys reads a key file: base64 keys, one per line, '#' comments.
+func readKeys(file string) ([][]byte, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("read cluster keys: %w", err)
+	}
+	var keys [][]byte
+	for i, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		k, err := base64.StdEncoding.DecodeString(line)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: not a base64 key: %w", file, i+1, zones.ErrInvalid)
+		}
+		switch len(k) {
+		case 16, 24, 32:
+		default:
+			return nil, fmt.Errorf("%s:%d: a key is 16, 24 or 32 bytes (AES-128/192/256), not %d: %w", file, i+1, len(k), zones.ErrInvalid)
+		}
+		keys = append(keys, k)
+	}
+	if len(keys) == 0 {
+		return nil, fmt.Errorf("%s: no key in the file: %w", file, zones.ErrInvalid)
+	}
+	return keys, nil
 }
 
 func resolve(dir, p string) string {

@@ -83,6 +83,9 @@ func Load(cfg Config) (*zones.Base, error) {
 // New loads everything and binds the DNS listeners; Run serves.
 func New(log *slog.Logger, cfg Config) (*Node, error) {
 	start := time.Now()
+	if cfg.Cluster.Enabled() {
+		return nil, fmt.Errorf("cluster.listen is set, but this build runs single nodes only: %w", zones.ErrInvalid)
+	}
 	b, err := Load(cfg)
 	if err != nil {
 		return nil, err
