@@ -35,7 +35,7 @@ func fail(latency time.Duration, reason string) outcome {
 func (p *Prober) probe(ctx context.Context, t *zones.Target) outcome {
 	switch t.Check.Kind {
 	case zones.CheckHTTP, zones.CheckHTTPS:
-		return probeHTTP(ctx, t)
+		return probeHTTP(ctx, t, p.opts.UserAgent)
 	case zones.CheckTCP:
 		return probeTCP(ctx, t)
 	case zones.CheckDNS:

@@ -20,14 +20,15 @@ import (
 // maxBody is how much of a response body ExpectBody and ExpectRegexp see.
 const maxBody = 64 << 10
 
-// userAgent identifies probes in the endpoints' access logs.
+// userAgent identifies probes in the endpoints' access logs; a clustered
+// node adds its name (Options.UserAgent).
 const userAgent = "meridian-probe/1"
 
 // probeHTTP runs an HTTP or HTTPS check: one request to the endpoint
 // itself (the check's Host goes in the Host header and TLS server name,
 // never to a resolver), on a fresh connection that is closed afterwards,
 // following no redirects.
-func probeHTTP(ctx context.Context, t *zones.Target) outcome {
+func probeHTTP(ctx context.Context, t *zones.Target, ua string) outcome {
 	c := t.Check
 	scheme := "http"
 	var tlsConf *tls.Config
@@ -60,7 +61,7 @@ func probeHTTP(ctx context.Context, t *zones.Target) outcome {
 	if err != nil {
 		return fail(0, "bad request: "+err.Error())
 	}
-	req.Header.Set("User-Agent", userAgent)
+	req.Header.Set("User-Agent", ua)
 	for k, v := range c.Headers {
 		if strings.EqualFold(k, "Host") {
 			req.Host = v

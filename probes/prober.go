@@ -50,6 +50,10 @@ type Options struct {
 	// Log receives verdict flips at Info (rare) and repeated target IDs at
 	// Warn (default: discarded). Nothing is logged per probe.
 	Log *slog.Logger
+	// UserAgent is the User-Agent of HTTP(S) probes (default
+	// "meridian-probe/1"); a clustered node adds its name, so an endpoint's
+	// access log says which node probed it.
+	UserAgent string
 }
 
 // Prober probes every target on its schedule and keeps a rise/fall
@@ -103,6 +107,9 @@ func New(opts Options, reg prometheus.Registerer) *Prober {
 	}
 	if opts.Log == nil {
 		opts.Log = slog.New(slog.DiscardHandler)
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = userAgent
 	}
 	p := &Prober{
 		opts:    opts,
