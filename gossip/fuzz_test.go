@@ -6,7 +6,8 @@ import (
 )
 
 // The fuzz targets: every decoder of bytes that come from the network (a
-// peer's broadcast, push/pull state or node metadata). Each must return a value or an error, never panic, and what
+// peer's broadcast, push/pull state or node metadata) or from disk (the
+// state file). Each must return a value or an error, never panic, and what
 // it accepts must survive encoding again. Seeds are in testdata/fuzz.
 
 func FuzzDecodeMessage(f *testing.F) {
@@ -78,6 +79,36 @@ func FuzzDecodeMeta(f *testing.F) {
 		}
 		if m2, err := decodeMeta(encodeMeta(m)); err != nil || m2 != m {
 			t.Fatalf("round trip of %+v: %+v, %v", m, m2, err)
+		}
+	})
+}
+
+func FuzzDecodeStateFile(f *testing.F) {
+	tab := newTable()
+	tab.mergeVerdict(sampleEntry())
+	tab.mergeOverride(sampleOverride(), time.Time{})
+	tab.mergeBeat(sampleBeat())
+	good, err := encodeStateFile("n1", time.Unix(1700000000, 0), 42, tab, []Member{{Name: "n2", State: stateDead}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add([]byte(`{"format":1}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		l, err := decodeStateFile(in)
+		if err != nil {
+			return
+		}
+		again, err := encodeStateFile("n", time.Time{}, l.clock, l.tab, l.members)
+		if err != nil {
+			t.Fatalf("re-encode: %v", err)
+		}
+		l2, err := decodeStateFile(again)
+		if err != nil {
+			t.Fatalf("re-encoded state file does not decode: %v", err)
+		}
+		if l.tab.digest() != l2.tab.digest() || len(l.members) != len(l2.members) {
+			t.Fatal("round trip changed the state")
 		}
 	})
 }
