@@ -33,6 +33,10 @@ type Config struct {
 	// Cluster, when its Listen is set, makes this node one of a gossip
 	// cluster; without it the node runs alone.
 	Cluster ClusterConfig `toml:"cluster"`
+
+	// Version is the build's version, announced to the cluster; set by
+	// the binary, not the file.
+	Version string `toml:"-"`
 }
 
 // ClusterConfig is the [cluster] part of Config: how this node gossips

@@ -131,21 +131,49 @@ func (n *Node) healthChanged(kicked int64) bool {
 	n.healthMu.Lock()
 	defer n.healthMu.Unlock()
 	cfg := n.store.Load().Inputs.Config
-	h := zones.FoldHealth(cfg, n.prober.Verdicts())
+	h, overrides := n.foldInputs(cfg)
 	old := n.published
-	if sameHealth(old, h) {
+	sameH := sameHealth(old, h)
+	sameO := n.cluster == nil || slices.EqualFunc(overrides, n.publishedOverrides, sameOverride)
+	if sameH && sameO {
 		return false
 	}
 	// Publish first: the log lines are for people, the answers for
 	// everyone.
-	n.store.SetHealth(h)
+	if n.cluster != nil {
+		n.store.SetHealthAndOverrides(h, overrides)
+	} else {
+		n.store.SetHealth(h)
+	}
 	if kicked != 0 {
 		n.publishDelay.Observe(time.Since(time.Unix(0, kicked)).Seconds())
 	}
 	n.published = h
 	n.publishes.Inc()
 	n.logHealthChanges(old, h)
+	if !sameO {
+		n.logOverrideChanges(n.publishedOverrides, overrides)
+		n.publishedOverrides = overrides
+	}
 	return true
+}
+
+// logOverrideChanges logs each override that came into force or ended.
+func (n *Node) logOverrideChanges(old, cur []zones.Override) {
+	for _, o := range cur {
+		if !slices.ContainsFunc(old, func(x zones.Override) bool { return sameOverride(x, o) }) {
+			n.log.Warn("override in force", "action", o.Action.String(), "pool", o.Pool, "region", o.Region, "who", o.Who, "why", o.Why, "when", o.When)
+		}
+	}
+	for _, o := range old {
+		if !slices.ContainsFunc(cur, func(x zones.Override) bool { return sameOverride(x, o) }) {
+			n.log.Warn("override ended", "action", o.Action.String(), "pool", o.Pool, "region", o.Region, "who", o.Who)
+		}
+	}
+}
+
+func sameOverride(a, b zones.Override) bool {
+	return a.Action == b.Action && a.Pool == b.Pool && a.Region == b.Region && a.Who == b.Who && a.Why == b.Why && a.When.Equal(b.When)
 }
 
 // logHealthChanges logs what changed between two health views, one line

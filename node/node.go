@@ -18,6 +18,7 @@ import (
 
 	"github.com/meridian-gtm/meridian/dnsserver"
 	"github.com/meridian-gtm/meridian/geo"
+	"github.com/meridian-gtm/meridian/gossip"
 	"github.com/meridian-gtm/meridian/probes"
 	"github.com/meridian-gtm/meridian/zones"
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,8 +46,12 @@ type Node struct {
 	// what coalesces a burst of flips into one publish.
 	healthKick chan struct{}
 	kickedAt   atomic.Int64 // UnixNano of the first kick not yet folded; 0 when none
-	healthMu   sync.Mutex   // serializes health folds; guards published
+	healthMu   sync.Mutex   // serializes health folds; guards published and publishedOverrides
 	published  zones.HealthView
+	// publishedOverrides are the cluster's overrides last published; a
+	// node alone takes overrides through its Store directly.
+	publishedOverrides []zones.Override
+	cluster            *gossip.Cluster // nil when the node runs alone
 	healthMetrics
 }
 
@@ -83,9 +88,6 @@ func Load(cfg Config) (*zones.Base, error) {
 // New loads everything and binds the DNS listeners; Run serves.
 func New(log *slog.Logger, cfg Config) (*Node, error) {
 	start := time.Now()
-	if cfg.Cluster.Enabled() {
-		return nil, fmt.Errorf("cluster.listen is set, but this build runs single nodes only: %w", zones.ErrInvalid)
-	}
 	b, err := Load(cfg)
 	if err != nil {
 		return nil, err
@@ -110,12 +112,30 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 	n.seen, _ = n.fingerprint()
 	// Probes start as soon as a config is loaded, not on the first query.
 	n.newHealthMetrics()
+	hash, err := zoneHash(cfg.Zones)
+	if err != nil {
+		return nil, err
+	}
+	if n.cluster, err = n.newCluster(cfg, hash); err != nil {
+		return nil, err
+	}
+	if n.cluster != nil {
+		// Warm start: the persisted overrides (and verdicts still fresh
+		// enough to vote) apply before anything is served.
+		n.published = zones.FoldHealth(zc, n.cluster.Verdicts())
+		n.publishedOverrides = n.cluster.Overrides()
+		store.SetHealthAndOverrides(n.published, n.publishedOverrides)
+	}
 	n.loadShapes.Set(float64(b.Shapes()))
 	store.OnPublish(n.observePublish)
 	n.observePublish(zones.PublishInfo{Snapshot: store.Load()})
 	// The prober only signals; folding and publishing happen on the node's
 	// health goroutine, so probing never waits for a publish.
-	n.prober = probes.New(probes.Options{Log: log, OnChange: n.kickHealth}, n.reg)
+	popts := probes.Options{Log: log, OnChange: n.kickHealth}
+	if n.cluster != nil {
+		popts.UserAgent = "meridian-probe/1 (" + n.cluster.Name() + ")"
+	}
+	n.prober = probes.New(popts, n.reg)
 	n.prober.SetTargets(zc.Targets())
 	h := dnsserver.NewHandler(log, store, dnsserver.NewMetrics(n.reg))
 	n.dns, err = dnsserver.NewServer(log, dnsserver.Config{
@@ -125,10 +145,12 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 		TCPIdleTimeout: cfg.DNS.TCPIdleTimeout.Duration,
 	}, h)
 	if err != nil {
+		n.closeCluster()
 		return nil, err
 	}
 	if cfg.MetricsListen != "" {
 		if n.metricsLn, err = net.Listen("tcp", cfg.MetricsListen); err != nil {
+			n.closeCluster()
 			return nil, fmt.Errorf("metrics listener: %w", err)
 		}
 	}
@@ -163,6 +185,22 @@ func (n *Node) DNSAddrs() []netip.AddrPort { return n.dns.Addrs() }
 // Run serves until ctx is done, watching the config files for changes.
 func (n *Node) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
+	if n.cluster != nil {
+		// Take the peers' state before the first probe round: a restarted
+		// node answers from the cluster's view, not from cold start.
+		n.joinCluster(ctx)
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := n.cluster.Run(ctx); err != nil {
+				n.log.Error("cluster", "err", err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			n.restateVerdicts(ctx)
+		}()
+	}
 	wg.Add(3)
 	go func() {
 		defer wg.Done()
@@ -230,7 +268,7 @@ func (n *Node) reload() error {
 	n.healthMu.Lock()
 	// The new pools get the health folded from today's verdicts at once,
 	// not a moment of all-healthy.
-	h := zones.FoldHealth(b.Config(), n.prober.Verdicts())
+	h, _ := n.foldInputs(b.Config())
 	err = n.store.SetBase(b, h)
 	if err == nil {
 		n.published = h
@@ -239,6 +277,11 @@ func (n *Node) reload() error {
 	n.healthMu.Unlock()
 	if err != nil {
 		return err
+	}
+	if n.cluster != nil {
+		if hash, err := zoneHash(n.cfg.Zones); err == nil {
+			n.cluster.SetConfigHash(hash)
+		}
 	}
 	n.prober.SetTargets(b.Config().Targets())
 	n.kickHealth() // members may have come or gone

@@ -128,6 +128,16 @@ func (s *Store) SetHealth(h HealthView) {
 	s.publish()
 }
 
+// SetHealthAndOverrides replaces both in one publish (a cluster's state
+// arrives together). The caller must not modify h later.
+func (s *Store) SetHealthAndOverrides(h HealthView, o []Override) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.health = h
+	s.overrides = append([]Override(nil), o...)
+	s.publish()
+}
+
 // SetOverrides replaces the operator overrides.
 func (s *Store) SetOverrides(o []Override) {
 	s.mu.Lock()

@@ -126,6 +126,7 @@ func serve(args []string, stderr io.Writer) error {
 	}
 	level, _ := cfg.Level()
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	cfg.Version = version
 	n, err := node.New(log, cfg)
 	if err != nil {
 		return err

@@ -1,0 +1,158 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/meridian-gtm/meridian/gossip"
+	"github.com/meridian-gtm/meridian/zones"
+)
+
+// joinTimeout bounds the join at start: a node whose seeds are all down
+// starts alone (and keeps re-joining) rather than not at all.
+const joinTimeout = 3 * time.Second
+
+// newCluster builds this node's gossip member, or nil when it runs alone.
+// It loads the persisted overrides and verdicts (warm start) but joins
+// nobody yet: Run joins before the first probe round.
+func (n *Node) newCluster(cfg Config, zoneHash string) (*gossip.Cluster, error) {
+	c := cfg.Cluster
+	if !c.Enabled() {
+		return nil, nil
+	}
+	gc := gossip.DefaultConfig()
+	gc.Name = c.Name
+	if gc.Name == "" {
+		host, err := os.Hostname()
+		if err != nil {
+			return nil, fmt.Errorf("cluster.name is not set and the host name is unknown: %w", err)
+		}
+		gc.Name = host
+	}
+	gc.Region = c.Region
+	gc.Version = cfg.Version
+	gc.ConfigHash = zoneHash
+	gc.Bind = netip.MustParseAddrPort(c.Listen) // validated by LoadConfig
+	if c.Advertise != "" {
+		gc.Advertise = netip.MustParseAddrPort(c.Advertise)
+	}
+	gc.Seeds = slices.Clone(c.Seeds)
+	if c.Profile != "" {
+		gc.Profile = c.Profile
+	}
+	if c.KeyFile != "" {
+		keys, err := readKeys(c.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		gc.Keys = keys
+	}
+	gc.Insecure = c.InsecureNoEncryption
+	gc.Label = c.Label
+	gc.StateDir = c.StateDir
+	gc.QuorumShare = c.QuorumShare
+	if c.MaxAge.Duration > 0 {
+		gc.MaxAge = c.MaxAge.Duration
+	}
+	gc.Log = n.log.With("subsystem", "gossip")
+	gc.Registerer = n.reg
+	gc.OnChange = n.kickHealth
+	cl, err := gossip.New(gc)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	return cl, nil
+}
+
+// closeCluster releases the cluster's sockets when New fails after making
+// it (Run, which would otherwise leave and close, never starts).
+func (n *Node) closeCluster() {
+	if n.cluster != nil {
+		n.cluster.Close()
+	}
+}
+
+// joinCluster joins the seeds, bounded by joinTimeout, and folds what the
+// peers sent, so the node answers from the cluster's view before its own
+// first probe.
+func (n *Node) joinCluster(ctx context.Context) {
+	jctx, cancel := context.WithTimeout(ctx, joinTimeout)
+	defer cancel()
+	if k, err := n.cluster.Join(jctx); err != nil {
+		n.log.Warn("cluster join failed; serving alone and re-joining in the background", "err", err)
+	} else {
+		n.log.Info("cluster joined", "contacted", k)
+	}
+	n.healthChanged(0)
+}
+
+// restateInterval is how often a clustered node restates its own verdicts
+// to the cluster: a verdict vouches for a target only while it is fresh
+// (gossip.Config.MaxAge), and the prober signals changes, not probes.
+const restateInterval = time.Second
+
+// restateVerdicts restates this node's verdicts every restateInterval
+// until ctx is done. Unchanged verdicts cost no gossip.
+func (n *Node) restateVerdicts(ctx context.Context) {
+	t := time.NewTicker(restateInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if v := n.prober.Verdicts(); len(v) > 0 {
+			n.cluster.SetLocalVerdicts(v)
+		}
+	}
+}
+
+// Cluster is the node's gossip member, nil when it runs alone.
+func (n *Node) Cluster() *gossip.Cluster { return n.cluster }
+
+// zoneHash hashes the names and contents of the zone files, so nodes can
+// tell whether they serve the same config.
+func zoneHash(dir string) (string, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*.toml"))
+	if err != nil {
+		return "", err
+	}
+	slices.Sort(files)
+	h := sha256.New()
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return "", fmt.Errorf("hash zones: %w", err)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", filepath.Base(f), len(data))
+		h.Write(data)
+	}
+	return hex.EncodeToString(h.Sum(nil)[:8]), nil
+}
+
+// foldInputs returns the verdicts and overrides to publish: this node's
+// own when alone; when clustered, its own verdicts go to the cluster and
+// the quorum of every live observer's come back, with the cluster's
+// overrides.
+func (n *Node) foldInputs(cfg *zones.Config) (zones.HealthView, []zones.Override) {
+	verdicts := n.prober.Verdicts()
+	var overrides []zones.Override
+	if n.cluster != nil {
+		// An empty map would withdraw the verdicts this node persisted
+		// before a restart; until its first probe it has nothing to say.
+		if len(verdicts) > 0 {
+			n.cluster.SetLocalVerdicts(verdicts)
+		}
+		verdicts = n.cluster.Verdicts()
+		overrides = n.cluster.Overrides()
+	}
+	return zones.FoldHealth(cfg, verdicts), overrides
+}

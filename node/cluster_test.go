@@ -1,0 +1,318 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/meridian-gtm/meridian/zones"
+	"github.com/miekg/dns"
+)
+
+// clusterEndpoint is a real HTTP server on loopback whose /healthz fails
+// for the probes of some nodes: each node's prober names itself in its
+// User-Agent, so one node alone can be made to see a region down.
+type clusterEndpoint struct {
+	addr string
+	mu   sync.Mutex
+	fail map[string]bool // node name, or "*" for every node
+}
+
+func newClusterEndpoint(t *testing.T) *clusterEndpoint {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &clusterEndpoint{addr: l.Addr().String(), fail: map[string]bool{}}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		failed := e.fail["*"]
+		for name := range e.fail {
+			failed = failed || strings.Contains(r.UserAgent(), "("+name+")")
+		}
+		e.mu.Unlock()
+		if failed {
+			http.Error(w, "down for this test", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok")
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return e
+}
+
+func (e *clusterEndpoint) failFor(names ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.fail = map[string]bool{}
+	for _, n := range names {
+		e.fail[n] = true
+	}
+}
+
+// testCluster is n nodes gossiping on 127.0.0.7x, sharing one zone whose
+// www pool is probed at three clusterEndpoints.
+type testCluster struct {
+	t     *testing.T
+	dir   string
+	eps   map[string]*clusterEndpoint
+	nodes []*clusterNode
+	seed  string
+}
+
+type clusterNode struct {
+	*Node
+	name   string
+	cfg    string
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+var clusterRegions = []string{"us-east", "eu-west", "ap-southeast"}
+
+func newTestCluster(t *testing.T, n int) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, dir: t.TempDir(), eps: map[string]*clusterEndpoint{}}
+	for _, r := range clusterRegions {
+		c.eps[r] = newClusterEndpoint(t)
+	}
+	zone := fmt.Sprintf(`zone = "gslb.example.com"
+ns = ["ns.example.net."]
+[regions.us-east]
+lat = 38.95
+lon = -77.45
+[regions.eu-west]
+lat = 50.11
+lon = 8.68
+[regions.ap-southeast]
+lat = 1.35
+lon = 103.82
+[pools.www]
+order = ["us-east", "eu-west", "ap-southeast"]
+[pools.www.check]
+type = "http"
+path = "/healthz"
+interval = "200ms"
+fall = 2
+rise = 1
+[pools.www.members.us-east]
+addresses = ["192.0.2.10"]
+endpoints = [%q]
+[pools.www.members.eu-west]
+addresses = ["198.51.100.10"]
+endpoints = [%q]
+[pools.www.members.ap-southeast]
+addresses = ["203.0.113.10"]
+endpoints = [%q]
+`, c.eps["us-east"].addr, c.eps["eu-west"].addr, c.eps["ap-southeast"].addr)
+	must(t, os.MkdirAll(filepath.Join(c.dir, "zones"), 0o755))
+	must(t, os.WriteFile(filepath.Join(c.dir, "zones", "gslb.toml"), []byte(zone), 0o644))
+	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+	must(t, os.WriteFile(filepath.Join(c.dir, "gossip.key"), []byte("# test key\n"+key+"\n"), 0o600))
+	geo, err := filepath.Abs("../deploy/demo/demo-city.mmdb")
+	must(t, err)
+	for i := range n {
+		name := fmt.Sprintf("node%d", i+1)
+		cfg := filepath.Join(c.dir, name+".toml")
+		must(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`zones = "zones"
+geoip = %q
+[dns]
+listen = ["127.0.0.1:0"]
+[cluster]
+name = %q
+region = %q
+listen = "127.0.0.%d:0"
+key_file = "gossip.key"
+label = "meridian-test"
+state_dir = "state/%s"
+`, geo, name, clusterRegions[i%3], 71+i, name)), 0o644))
+		c.nodes = append(c.nodes, &clusterNode{name: name, cfg: cfg})
+	}
+	for i := range c.nodes {
+		c.start(i)
+	}
+	c.waitMembers(n)
+	return c
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// start (re)starts node i, seeded with the first node's gossip address.
+func (c *testCluster) start(i int) *clusterNode {
+	c.t.Helper()
+	cn := c.nodes[i]
+	cfg, err := LoadConfig(cn.cfg)
+	must(c.t, err)
+	if c.seed != "" {
+		cfg.Cluster.Seeds = []string{c.seed}
+	}
+	if i == 0 && c.seed != "" {
+		cfg.Cluster.Listen = c.seed // the seed keeps its address across restarts
+	}
+	log := slog.New(slog.NewTextHandler(logWriter{c.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	n, err := New(log.With("node", cn.name), cfg)
+	must(c.t, err)
+	if c.seed == "" {
+		c.seed = n.Cluster().Addr().String()
+	}
+	cn.Node = n
+	ctx, cancel := context.WithCancel(context.Background())
+	cn.cancel, cn.done = cancel, make(chan struct{})
+	go func() {
+		defer close(cn.done)
+		n.Run(ctx)
+	}()
+	c.t.Cleanup(cn.stop)
+	return cn
+}
+
+func (cn *clusterNode) stop() {
+	if cn.cancel != nil {
+		cn.cancel()
+		<-cn.done
+		cn.cancel = nil
+	}
+}
+
+// logWriter sends a node's log lines to the test log.
+type logWriter struct{ t testing.TB }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+func (c *testCluster) waitMembers(n int) {
+	c.t.Helper()
+	waitFor(c.t, 10*time.Second, func() error {
+		for _, cn := range c.nodes {
+			alive := 0
+			for _, m := range cn.Cluster().Status().Members {
+				if m.State == "alive" {
+					alive++
+				}
+			}
+			if alive != n {
+				return fmt.Errorf("%s sees %d alive members, want %d", cn.name, alive, n)
+			}
+		}
+		return nil
+	})
+}
+
+// waitConverged waits until every node holds the same replicated state.
+func (c *testCluster) waitConverged() {
+	c.t.Helper()
+	waitFor(c.t, 10*time.Second, func() error {
+		d := c.nodes[0].Cluster().Digest()
+		for _, cn := range c.nodes[1:] {
+			if got := cn.Cluster().Digest(); got != d {
+				return fmt.Errorf("%s digest %s, %s has %s", cn.name, got, c.nodes[0].name, d)
+			}
+		}
+		return nil
+	})
+}
+
+// waitFor polls f until it returns nil, failing the test with f's last
+// error after timeout.
+func waitFor(t *testing.T, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// askAll asks every node for the German client's answer.
+func (c *testCluster) waitAll(want string) {
+	c.t.Helper()
+	for _, cn := range c.nodes {
+		waitAnswer(c.t, cn.Node, want, 10*time.Second)
+	}
+}
+
+// ownDown waits until node cn's own prober judges region's endpoint down.
+func (c *testCluster) ownDown(cn *clusterNode, region string) {
+	c.t.Helper()
+	waitFor(c.t, 10*time.Second, func() error {
+		for id, v := range cn.prober.Verdicts() {
+			if strings.Contains(id, c.eps[region].addr) && v.State == zones.Down {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s does not see %s down yet", cn.name, region)
+	})
+}
+
+func TestClusterQuorum(t *testing.T) {
+	c := newTestCluster(t, 3)
+	c.waitAll("198.51.100.10")
+
+	// eu-west fails for node2 alone: it votes down, the others up, so no
+	// node moves its clients.
+	c.eps["eu-west"].failFor("node2")
+	c.ownDown(c.nodes[1], "eu-west")
+	c.waitConverged()
+	for _, cn := range c.nodes {
+		if got, _ := askEU(t, cn.Node); got != "198.51.100.10" {
+			t.Fatalf("%s answers %s after eu-west failed for node2 alone, want eu-west still", cn.name, got)
+		}
+	}
+
+	// eu-west fails for every node: every node moves its clients.
+	c.eps["eu-west"].failFor("*")
+	c.waitAll("192.0.2.10")
+	c.eps["eu-west"].failFor()
+	c.waitAll("198.51.100.10")
+
+	// An override made on one node reaches every node.
+	www := "www.gslb.example.com."
+	must(t, c.nodes[2].Cluster().SetOverride(zones.Override{Action: zones.Pin, Pool: www, Region: "ap-southeast", Who: "test", Why: "drill", When: time.Now()}))
+	c.waitAll("203.0.113.10")
+
+	// Every node stops (as a crash would) and comes back: the override is
+	// in force before any probe or gossip.
+	for _, cn := range c.nodes {
+		cn.stop()
+	}
+	cfg, err := LoadConfig(c.nodes[1].cfg)
+	must(t, err)
+	cfg.Cluster.Seeds = nil
+	n, err := New(slog.New(slog.DiscardHandler), cfg)
+	must(t, err)
+	var r zones.Result
+	n.Store().Load().Answer(&r, www, dns.TypeA, netip.MustParseAddr("198.51.100.7"))
+	if r.Region != "ap-southeast" {
+		t.Fatalf("restarted node answers %s before any probe, want the persisted pin to ap-southeast", r.Region)
+	}
+	// Run with an ended context only releases the node's sockets.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	n.Run(ctx)
+}
