@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -85,6 +86,13 @@ var clusterRegions = []string{"us-east", "eu-west", "ap-southeast"}
 
 func newTestCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
+	return newTestClusterWith(t, n, "200ms", 2, 1)
+}
+
+// newTestClusterWith starts n nodes whose www checks run every interval
+// with the given fall and rise.
+func newTestClusterWith(t *testing.T, n int, interval string, fall, rise int) *testCluster {
+	t.Helper()
 	c := &testCluster{t: t, dir: t.TempDir(), eps: map[string]*clusterEndpoint{}}
 	for _, r := range clusterRegions {
 		c.eps[r] = newClusterEndpoint(t)
@@ -105,9 +113,9 @@ order = ["us-east", "eu-west", "ap-southeast"]
 [pools.www.check]
 type = "http"
 path = "/healthz"
-interval = "200ms"
-fall = 2
-rise = 1
+interval = %q
+fall = %d
+rise = %d
 [pools.www.members.us-east]
 addresses = ["192.0.2.10"]
 endpoints = [%q]
@@ -117,7 +125,7 @@ endpoints = [%q]
 [pools.www.members.ap-southeast]
 addresses = ["203.0.113.10"]
 endpoints = [%q]
-`, c.eps["us-east"].addr, c.eps["eu-west"].addr, c.eps["ap-southeast"].addr)
+`, interval, fall, rise, c.eps["us-east"].addr, c.eps["eu-west"].addr, c.eps["ap-southeast"].addr)
 	must(t, os.MkdirAll(filepath.Join(c.dir, "zones"), 0o755))
 	must(t, os.WriteFile(filepath.Join(c.dir, "zones", "gslb.toml"), []byte(zone), 0o644))
 	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
@@ -315,4 +323,49 @@ func TestClusterQuorum(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	n.Run(ctx)
+}
+
+// TestMeasureCluster measures, over 10 runs each, the time from a region
+// failing for every node to the last node answering elsewhere, and from
+// an override made on one node to the last node answering by it (LAN
+// profile, interval 1 s, fall 3, rise 2, as in deploy/cluster). Run by
+// hand: MERIDIAN_MEASURE=1 go test ./node -run MeasureCluster -v
+func TestMeasureCluster(t *testing.T) {
+	if os.Getenv("MERIDIAN_MEASURE") == "" {
+		t.Skip("set MERIDIAN_MEASURE=1 to measure")
+	}
+	const runs = 10
+	c := newTestClusterWith(t, 3, "1s", 3, 2)
+	c.waitAll("198.51.100.10")
+	lastMoved := func(want string) time.Duration {
+		start := time.Now()
+		for _, cn := range c.nodes {
+			waitAnswer(t, cn.Node, want, 30*time.Second)
+		}
+		return time.Since(start)
+	}
+	var fail, over []time.Duration
+	for range runs {
+		c.eps["eu-west"].failFor("*")
+		fail = append(fail, lastMoved("192.0.2.10"))
+		c.eps["eu-west"].failFor()
+		c.waitAll("198.51.100.10")
+	}
+	www := "www.gslb.example.com."
+	for i := range runs {
+		start := time.Now()
+		must(t, c.nodes[i%3].Cluster().SetOverride(zones.Override{Action: zones.Pin, Pool: www, Region: "ap-southeast", Who: "measure", When: time.Now()}))
+		lastMoved("203.0.113.10")
+		over = append(over, time.Since(start))
+		must(t, c.nodes[(i+1)%3].Cluster().ClearOverride(zones.Pin, www, "", "measure", "done"))
+		c.waitAll("198.51.100.10")
+	}
+	t.Logf("region failing for every node -> last node answering elsewhere: %s", medianMax(fail))
+	t.Logf("override on one node -> last node answering by it: %s", medianMax(over))
+}
+
+func medianMax(d []time.Duration) string {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return fmt.Sprintf("median %s, max %s over %d runs", s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond), len(s))
 }
