@@ -2,10 +2,8 @@ package zones
 
 import (
 	"bytes"
-	"context"
 	"math/rand/v2"
 	"net/netip"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,17 +41,7 @@ func TestScaleRegionFailure(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		st.Run(ctx)
-	}()
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
+	runStore(t, st)
 	waitWidest(t, st)
 
 	// Clients the database cannot place get each pool's order; the pools

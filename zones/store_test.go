@@ -195,17 +195,9 @@ func TestStoreScopesWhileHealthFlips(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	runStore(t, st)
 	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		st.Run(ctx)
-	}()
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
+	defer wg.Wait()
 
 	const flips = 400
 	var done atomic.Bool
@@ -330,6 +322,20 @@ func TestStoreScopesWhileHealthFlips(t *testing.T) {
 			t.Fatalf("%s from %s: served %s /%d, fresh compile %s /%d", name, a, answerID(snap, &r, name), r.ScopeBits, answerID(ref, &r2, name), r2.ScopeBits)
 		}
 	}
+}
+
+// runStore runs st's background scope builder until the test ends.
+func runStore(t testing.TB, st *Store) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		st.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
 }
 
 func lastIn(p netip.Prefix) netip.Addr {
