@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/meridian-gtm/meridian/gossip"
@@ -113,6 +114,63 @@ func (n *Node) restateVerdicts(ctx context.Context) {
 			n.cluster.SetLocalVerdicts(v)
 		}
 	}
+}
+
+// assignTargets returns the targets this node probes: every target when it
+// runs alone; in a cluster, those of pools without `observers` and those it
+// is among the observers of (gossip.Assign over the live members), so the
+// probe load on an endpoint does not grow with the cluster.
+func (n *Node) assignTargets(cfg *zones.Config) []zones.Target {
+	ts := cfg.Targets()
+	if n.cluster == nil {
+		return ts
+	}
+	alive := n.aliveMembers()
+	self := n.cluster.Name()
+	out := ts[:0]
+	for _, t := range ts {
+		if t.Observers == 0 || slices.Contains(gossip.Assign(t.ID, t.Observers, alive), self) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// aliveMembers are the cluster's live members, this node always among them.
+func (n *Node) aliveMembers() []gossip.Member {
+	var alive []gossip.Member
+	self := false
+	for _, m := range n.cluster.Status().Members {
+		if m.State == "alive" {
+			alive = append(alive, m)
+			self = self || m.Name == n.cluster.Name()
+		}
+	}
+	if !self {
+		alive = append(alive, gossip.Member{Name: n.cluster.Name(), Region: n.cfg.Cluster.Region})
+	}
+	return alive
+}
+
+// reassign gives the prober this node's share of the targets again when
+// the live members changed. Called under healthMu.
+func (n *Node) reassign(cfg *zones.Config) {
+	if n.cluster == nil {
+		return
+	}
+	var names []string
+	for _, m := range n.aliveMembers() {
+		names = append(names, m.Name)
+	}
+	slices.Sort(names)
+	key := strings.Join(names, ",")
+	if key == n.assignedFor {
+		return
+	}
+	n.assignedFor = key
+	ts := n.assignTargets(cfg)
+	n.prober.SetTargets(ts)
+	n.log.Info("probe assignment", "members", len(names), "targets_probed", len(ts))
 }
 
 // Cluster is the node's gossip member, nil when it runs alone.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
@@ -28,6 +29,7 @@ type clusterEndpoint struct {
 	addr string
 	mu   sync.Mutex
 	fail map[string]bool // node name, or "*" for every node
+	hits map[string]int  // probes by node name since the last reset
 }
 
 func newClusterEndpoint(t *testing.T) *clusterEndpoint {
@@ -36,9 +38,12 @@ func newClusterEndpoint(t *testing.T) *clusterEndpoint {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &clusterEndpoint{addr: l.Addr().String(), fail: map[string]bool{}}
+	e := &clusterEndpoint{addr: l.Addr().String(), fail: map[string]bool{}, hits: map[string]int{}}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
+		if _, name, ok := strings.Cut(r.UserAgent(), "("); ok {
+			e.hits[strings.TrimSuffix(name, ")")]++
+		}
 		failed := e.fail["*"]
 		for name := range e.fail {
 			failed = failed || strings.Contains(r.UserAgent(), "("+name+")")
@@ -53,6 +58,16 @@ func newClusterEndpoint(t *testing.T) *clusterEndpoint {
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
 	return e
+}
+
+// probers returns the names of the nodes that probed e since the last
+// call, sorted.
+func (e *clusterEndpoint) probers() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	names := slices.Sorted(maps.Keys(e.hits))
+	e.hits = map[string]int{}
+	return names
 }
 
 func (e *clusterEndpoint) failFor(names ...string) {
@@ -86,12 +101,12 @@ var clusterRegions = []string{"us-east", "eu-west", "ap-southeast"}
 
 func newTestCluster(t *testing.T, n int) *testCluster {
 	t.Helper()
-	return newTestClusterWith(t, n, "200ms", 2, 1)
+	return newTestClusterWith(t, n, "200ms", 2, 1, 0)
 }
 
 // newTestClusterWith starts n nodes whose www checks run every interval
-// with the given fall and rise.
-func newTestClusterWith(t *testing.T, n int, interval string, fall, rise int) *testCluster {
+// with the given fall and rise, by observers nodes each (0: every node).
+func newTestClusterWith(t *testing.T, n int, interval string, fall, rise, observers int) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, dir: t.TempDir(), eps: map[string]*clusterEndpoint{}}
 	for _, r := range clusterRegions {
@@ -110,6 +125,7 @@ lat = 1.35
 lon = 103.82
 [pools.www]
 order = ["us-east", "eu-west", "ap-southeast"]
+%s
 [pools.www.check]
 type = "http"
 path = "/healthz"
@@ -125,7 +141,7 @@ endpoints = [%q]
 [pools.www.members.ap-southeast]
 addresses = ["203.0.113.10"]
 endpoints = [%q]
-`, interval, fall, rise, c.eps["us-east"].addr, c.eps["eu-west"].addr, c.eps["ap-southeast"].addr)
+`, observersLine(observers), interval, fall, rise, c.eps["us-east"].addr, c.eps["eu-west"].addr, c.eps["ap-southeast"].addr)
 	must(t, os.MkdirAll(filepath.Join(c.dir, "zones"), 0o755))
 	must(t, os.WriteFile(filepath.Join(c.dir, "zones", "gslb.toml"), []byte(zone), 0o644))
 	key := base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
@@ -154,6 +170,13 @@ state_dir = "state/%s"
 	}
 	c.waitMembers(n)
 	return c
+}
+
+func observersLine(k int) string {
+	if k == 0 {
+		return ""
+	}
+	return fmt.Sprintf("observers = %d", k)
 }
 
 func must(t *testing.T, err error) {
@@ -335,7 +358,7 @@ func TestMeasureCluster(t *testing.T) {
 		t.Skip("set MERIDIAN_MEASURE=1 to measure")
 	}
 	const runs = 10
-	c := newTestClusterWith(t, 3, "1s", 3, 2)
+	c := newTestClusterWith(t, 3, "1s", 3, 2, 0)
 	c.waitAll("198.51.100.10")
 	lastMoved := func(want string) time.Duration {
 		start := time.Now()
@@ -368,4 +391,69 @@ func medianMax(d []time.Duration) string {
 	s := slices.Clone(d)
 	slices.Sort(s)
 	return fmt.Sprintf("median %s, max %s over %d runs", s[len(s)/2].Round(time.Millisecond), s[len(s)-1].Round(time.Millisecond), len(s))
+}
+
+// With observers = 2 in a five-node cluster, each target is probed by
+// exactly two nodes, spread over regions; when one of them stops, only the
+// targets it observed move to another node, and the quorum over the
+// observers still fails a region over.
+func TestClusterObservers(t *testing.T) {
+	c := newTestClusterWith(t, 5, "200ms", 2, 1, 2)
+	// steady waits until two probe windows in a row see the same probers,
+	// two per endpoint, and returns them.
+	steady := func() map[string][]string {
+		t.Helper()
+		var last map[string][]string
+		for _, e := range c.eps {
+			e.probers() // start a fresh window
+		}
+		var got map[string][]string
+		waitFor(t, 20*time.Second, func() error {
+			time.Sleep(700 * time.Millisecond) // one window: about three probe intervals
+			got = map[string][]string{}
+			for r, e := range c.eps {
+				got[r] = e.probers()
+			}
+			defer func() { last = got }()
+			for r, p := range got {
+				if len(p) != 2 {
+					return fmt.Errorf("%s probed by %v, want two nodes", r, p)
+				}
+				if !slices.Equal(p, last[r]) {
+					return fmt.Errorf("%s probed by %v, the window before by %v", r, p, last[r])
+				}
+			}
+			return nil
+		})
+		return got
+	}
+	before := steady()
+	t.Logf("observers: %v", before)
+
+	// The quorum is over the two observers: eu-west failing for both moves
+	// every node's answer.
+	c.waitAll("198.51.100.10")
+	c.eps["eu-west"].failFor("*")
+	c.waitAll("192.0.2.10")
+	c.eps["eu-west"].failFor()
+	c.waitAll("198.51.100.10")
+
+	// Stop one of eu-west's observers: eu-west gets another, and every
+	// target it did not observe keeps its two.
+	gone := before["eu-west"][0]
+	for _, cn := range c.nodes {
+		if cn.name == gone {
+			cn.stop()
+		}
+	}
+	after := steady()
+	t.Logf("after %s stopped: %v", gone, after)
+	for r, p := range after {
+		if slices.Contains(p, gone) {
+			t.Errorf("%s still probed by the stopped %s: %v", r, gone, p)
+		}
+		if !slices.Contains(before[r], gone) && !slices.Equal(p, before[r]) {
+			t.Errorf("%s moved from %v to %v though %s did not observe it", r, before[r], p, gone)
+		}
+	}
 }

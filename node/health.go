@@ -131,6 +131,7 @@ func (n *Node) healthChanged(kicked int64) bool {
 	n.healthMu.Lock()
 	defer n.healthMu.Unlock()
 	cfg := n.store.Load().Inputs.Config
+	n.reassign(cfg)
 	h, overrides := n.foldInputs(cfg)
 	old := n.published
 	sameH := sameHealth(old, h)

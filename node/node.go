@@ -52,6 +52,7 @@ type Node struct {
 	// node alone takes overrides through its Store directly.
 	publishedOverrides []zones.Override
 	cluster            *gossip.Cluster // nil when the node runs alone
+	assignedFor        string          // the live members the prober's targets were assigned for; under healthMu
 	healthMetrics
 }
 
@@ -136,7 +137,7 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 		popts.UserAgent = "meridian-probe/1 (" + n.cluster.Name() + ")"
 	}
 	n.prober = probes.New(popts, n.reg)
-	n.prober.SetTargets(zc.Targets())
+	n.prober.SetTargets(n.assignTargets(zc))
 	h := dnsserver.NewHandler(log, store, dnsserver.NewMetrics(n.reg))
 	n.dns, err = dnsserver.NewServer(log, dnsserver.Config{
 		Listen:         cfg.DNS.Listen,
@@ -283,7 +284,9 @@ func (n *Node) reload() error {
 			n.cluster.SetConfigHash(hash)
 		}
 	}
-	n.prober.SetTargets(b.Config().Targets())
+	n.healthMu.Lock()
+	n.prober.SetTargets(n.assignTargets(b.Config()))
+	n.healthMu.Unlock()
 	n.kickHealth() // members may have come or gone
 	return nil
 }

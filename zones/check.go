@@ -84,6 +84,10 @@ type Target struct {
 	// Check is the check of the first member (in config order); every
 	// member's check is equal to it in everything the ID covers.
 	Check *Check
+	// Observers is how many nodes of a cluster probe the target: the most
+	// that any of its pools asks for, 0 (every node) when any pool leaves
+	// it unset.
+	Observers int
 }
 
 // TargetVerdict is the state of one target after rise/fall.

@@ -104,6 +104,9 @@ type Pool struct {
 	HealthyShare  float64 // a member is down below this share of up endpoints; 0: down when none is up
 	AvoidDegraded bool    // leave degraded members out like down ones
 	UnstableTTL   uint32  // TTL while a member is degraded, a verdict is pending, or all are down
+	// Observers is how many live nodes of a cluster probe each of the
+	// pool's targets (chosen by rendezvous hashing); 0 means every node.
+	Observers int
 }
 
 // Member is a region's answer for a pool.

@@ -72,6 +72,7 @@ type rawPool struct {
 	HealthyShare *float64  `toml:"healthy_share"`
 	Degraded     string    `toml:"degraded"`
 	TTLUnstable  *uint32   `toml:"ttl_unstable"`
+	Observers    *int      `toml:"observers"`
 }
 
 type rawMember struct {
@@ -779,6 +780,12 @@ func (v *validator) health(p *Pool, path string, r rawPool) {
 		p.HealthyShare = *r.HealthyShare
 		if p.HealthyShare <= 0 || p.HealthyShare > 1 {
 			v.add(v.at(path+".healthy_share"), "pool %s: healthy_share must be above 0 and at most 1", p.Owner)
+		}
+	}
+	if r.Observers != nil {
+		p.Observers = *r.Observers
+		if p.Observers < 1 {
+			v.add(v.at(path+".observers"), "pool %s: observers must be at least 1 (leave it out for every node)", p.Owner)
 		}
 	}
 	var poolCheck *Check

@@ -28,15 +28,19 @@ func (c *Config) Targets() []Target {
 					id := m.targetID(i, ids)
 					if i, ok := at[id]; ok {
 						out[i].Members = append(out[i].Members, k)
+						if out[i].Observers > 0 && (p.Observers == 0 || p.Observers > out[i].Observers) {
+							out[i].Observers = p.Observers
+						}
 						continue
 					}
 					at[id] = len(out)
 					out = append(out, Target{
-						ID:       id,
-						Members:  []MemberKey{k},
-						Endpoint: ep.Addr,
-						Path:     probePath(m.Check, ep),
-						Check:    m.Check,
+						ID:        id,
+						Members:   []MemberKey{k},
+						Endpoint:  ep.Addr,
+						Path:      probePath(m.Check, ep),
+						Check:     m.Check,
+						Observers: p.Observers,
 					})
 				}
 			}

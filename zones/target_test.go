@@ -228,3 +228,41 @@ func TestTargetIDStability(t *testing.T) {
 		})
 	}
 }
+
+// A target shared by pools takes the most observers any of them asks for,
+// and every node when any of them leaves observers unset.
+func TestTargetObservers(t *testing.T) {
+	pool := func(name, observers string) string {
+		return fmt.Sprintf(`
+[pools.%s]
+policy = "failover"
+order = ["a"]
+%s
+[pools.%s.check]
+type = "tcp"
+port = 9000
+[pools.%s.members.a]
+addresses = ["192.0.2.1"]
+`, name, observers, name, name)
+	}
+	head := "zone = \"o.test\"\nns = [\"ns.example.net.\"]\n[regions.a]\nlat = 0\nlon = 0\n"
+	for _, tc := range []struct {
+		name  string
+		pools string
+		want  int
+	}{
+		{"one pool, 2", pool("p", "observers = 2"), 2},
+		{"most of 2 and 3", pool("p", "observers = 2") + pool("q", "observers = 3"), 3},
+		{"unset wins: every node", pool("p", "observers = 2") + pool("q", ""), 0},
+		{"unset first, still every node", pool("p", "") + pool("q", "observers = 2"), 0},
+	} {
+		z := parseZone(t, head+tc.pools)
+		ts := (&Config{Zones: []*Zone{z}}).Targets()
+		if len(ts) != 1 || ts[0].Observers != tc.want {
+			t.Errorf("%s: %d targets, observers %v; want 1 target with %d", tc.name, len(ts), ts, tc.want)
+		}
+	}
+	if _, err := ParseZone("o.toml", []byte(head+pool("p", "observers = 0"))); err == nil || !strings.Contains(err.Error(), "observers must be at least 1") {
+		t.Errorf("observers = 0: err %v", err)
+	}
+}
