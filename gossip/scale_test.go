@@ -3,6 +3,7 @@ package gossip
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -128,5 +129,67 @@ func TestTrafficFigure(t *testing.T) {
 		if len(n.Verdicts()) != 100 {
 			t.Errorf("%s: %d verdicts fresh", n.Name(), len(n.Verdicts()))
 		}
+	}
+}
+
+// TestMeasureHeal measures, with memberlist's real LAN timings and the
+// default rejoin interval, the time from a partition healing to every node
+// being alive to every other and holding the same state digest: after a
+// short partition (3 s, within memberlist's suspicion) and after a long one
+// (until the majority side has forgotten the cut node, past the dead-node
+// gossip time, which only the rejoin loop heals). 10 runs each; run by
+// hand: GOSSIP_MEASURE=1 go test ./gossip -run MeasureHeal -v -timeout 30m
+func TestMeasureHeal(t *testing.T) {
+	if os.Getenv("GOSSIP_MEASURE") == "" {
+		t.Skip("set GOSSIP_MEASURE=1 to measure")
+	}
+	ips := []string{"127.0.0.131", "127.0.0.132", "127.0.0.133"}
+	f := &fence{}
+	nodes := cluster(t, ips, func(c *Config) {
+		c.blockIP = f.blocker(c.Bind.Addr().String())
+		c.tune = nil // memberlist's own LAN timings
+		c.RejoinInterval = DefaultConfig().RejoinInterval
+	})
+	whole := func() bool {
+		d := nodes[0].Digest()
+		for _, n := range nodes {
+			if aliveCount(n.Cluster) != len(nodes) || n.Status().Isolated || n.Digest() != d {
+				return false
+			}
+		}
+		return true
+	}
+	for _, long := range []bool{false, true} {
+		var heals []time.Duration
+		for i := range 10 {
+			f.cut(ips[2])
+			if long {
+				waitFor(t, 2*time.Minute, "n1 forgets n3", func() bool {
+					for _, m := range nodes[0].ml.Members() {
+						if m.Name == "n3" {
+							return false
+						}
+					}
+					return true
+				})
+			} else {
+				time.Sleep(3 * time.Second) // the partition's length, not a wait for a condition
+			}
+			// A change on each side while apart, so the state must merge.
+			pool := fmt.Sprintf("p%d.", i)
+			if err := nodes[0].SetOverride(zones.Override{Action: zones.Drain, Pool: pool, Region: "us-east"}); err != nil {
+				t.Fatal(err)
+			}
+			if err := nodes[2].SetOverride(zones.Override{Action: zones.Drain, Pool: pool, Region: "eu-west"}); err != nil {
+				t.Fatal(err)
+			}
+			f.heal()
+			start := time.Now()
+			waitFor(t, 2*time.Minute, "the cluster is whole and agrees", whole)
+			heals = append(heals, time.Since(start))
+		}
+		slices.Sort(heals)
+		t.Logf("heal after a %s partition: median %s, max %s over %d runs", map[bool]string{false: "3 s", true: "long (forgotten)"}[long],
+			heals[len(heals)/2].Round(10*time.Millisecond), heals[len(heals)-1].Round(10*time.Millisecond), len(heals))
 	}
 }
