@@ -48,8 +48,6 @@ type PublishInfo struct {
 	Took time.Duration
 	// Widened marks a publish that only swapped in widest-scope maps.
 	Widened bool
-	// Pending is how many widest-scope maps the snapshot still lacks.
-	Pending int
 }
 
 // OnPublish sets a function called after every publish (under the
@@ -162,7 +160,7 @@ func (s *Store) publishAs(widened bool, took time.Duration) {
 		if !widened {
 			took = time.Since(start)
 		}
-		s.onPublish(PublishInfo{Snapshot: snap, Took: took, Widened: widened, Pending: len(s.scopes.want)})
+		s.onPublish(PublishInfo{Snapshot: snap, Took: took, Widened: widened})
 	}
 	if len(s.scopes.want) > 0 {
 		select {
