@@ -110,9 +110,7 @@ func (n *Node) restateVerdicts(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if v := n.prober.Verdicts(); len(v) > 0 {
-			n.cluster.SetLocalVerdicts(v)
-		}
+		n.shareVerdicts(n.prober.Verdicts())
 	}
 }
 
@@ -173,6 +171,19 @@ func (n *Node) reassign(cfg *zones.Config) {
 	n.log.Info("probe assignment", "members", len(names), "targets_probed", len(ts))
 }
 
+// shareVerdicts gives the cluster this node's own verdicts. Before its
+// prober has judged anything, an empty map would withdraw the verdicts
+// persisted before a restart, so it says nothing until then; after that an
+// empty map is news (its share of the targets moved to other nodes) and
+// withdraws its votes at once.
+func (n *Node) shareVerdicts(v map[string]zones.TargetVerdict) {
+	if len(v) == 0 && !n.sharedVerdicts.Load() {
+		return
+	}
+	n.sharedVerdicts.Store(true)
+	n.cluster.SetLocalVerdicts(v)
+}
+
 // Cluster is the node's gossip member, nil when it runs alone.
 func (n *Node) Cluster() *gossip.Cluster { return n.cluster }
 
@@ -204,11 +215,7 @@ func (n *Node) foldInputs(cfg *zones.Config) (zones.HealthView, []zones.Override
 	verdicts := n.prober.Verdicts()
 	var overrides []zones.Override
 	if n.cluster != nil {
-		// An empty map would withdraw the verdicts this node persisted
-		// before a restart; until its first probe it has nothing to say.
-		if len(verdicts) > 0 {
-			n.cluster.SetLocalVerdicts(verdicts)
-		}
+		n.shareVerdicts(verdicts)
 		verdicts = n.cluster.Verdicts()
 		overrides = n.cluster.Overrides()
 	}

@@ -53,6 +53,7 @@ type Node struct {
 	publishedOverrides []zones.Override
 	cluster            *gossip.Cluster // nil when the node runs alone
 	assignedFor        string          // the live members the prober's targets were assigned for; under healthMu
+	sharedVerdicts     atomic.Bool     // this node has given the cluster verdicts since it started
 	healthMetrics
 }
 
