@@ -21,6 +21,7 @@ func TestImportDirection(t *testing.T) {
 		"zones":     {"github.com/miekg/dns", "github.com/BurntSushi/toml", "golang.org/x/"},
 		"dnsserver": {"github.com/miekg/dns", "github.com/prometheus/", "golang.org/x/"},
 		"gossip":    {"github.com/hashicorp/memberlist", "github.com/prometheus/"},
+		"admin":     {"github.com/miekg/dns", "github.com/prometheus/"},
 	}
 	for pkg, lvl := range level {
 		out, err := exec.Command("go", "list", "-f", `{{join .Imports "\n"}}`, "./"+pkg).CombinedOutput()
