@@ -42,6 +42,7 @@ type fakeBackend struct {
 	sets      []Override
 
 	setErr, reloadErr error
+	setHook           func() // called by SetOverride, without the lock
 	ready             bool
 	why               string
 }
@@ -76,6 +77,9 @@ func (f *fakeBackend) Overrides() []Override {
 }
 
 func (f *fakeBackend) SetOverride(_ context.Context, o Override) error {
+	if f.setHook != nil {
+		f.setHook()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "set "+o.ID)
