@@ -112,7 +112,6 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 	n.reg.MustRegister(n.metrics.reloads, n.metrics.lastLoad)
 	n.metrics.lastLoad.SetToCurrentTime()
 	n.seen, _ = n.fingerprint()
-	// Probes start as soon as a config is loaded, not on the first query.
 	n.newHealthMetrics()
 	hash, err := zoneHash(cfg.Zones)
 	if err != nil {
@@ -131,6 +130,7 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 	n.loadShapes.Set(float64(b.Shapes()))
 	store.OnPublish(n.observePublish)
 	n.observePublish(zones.PublishInfo{Snapshot: store.Load()})
+	// Probes start as soon as a config is loaded, not on the first query.
 	// The prober only signals; folding and publishing happen on the node's
 	// health goroutine, so probing never waits for a publish.
 	popts := probes.Options{Log: log, OnChange: n.kickHealth}
@@ -189,7 +189,9 @@ func (n *Node) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	if n.cluster != nil {
 		// Take the peers' state before the first probe round: a restarted
-		// node answers from the cluster's view, not from cold start.
+		// node answers from the cluster's view, not from cold start. The
+		// DNS sockets are already bound, so queries wait in their buffers
+		// for at most the join's bound (joinTimeout), then get answers.
 		n.joinCluster(ctx)
 		wg.Add(2)
 		go func() {
