@@ -205,7 +205,7 @@ const aliasMark = math.MaxUint32
 // derived IPv4 table when that is a single range, and merge; otherwise they
 // stay separate ranges of value mark, and the aliases carry over.
 //
-// It is the cost of every class map a load compiles, so it makes two tight
+// It is the cost of every widest-scope map a node builds, so it makes two tight
 // passes over src (count, then fill, so each table is allocated once at its
 // final size: a Map lives as long as its snapshot) and no other allocation.
 func remap[S, V uint16 | uint32](src *rangeSet[S], lut []V, aliasAt []int, mark V) rangeSet[V] {

@@ -64,7 +64,7 @@ func (n *Node) newHealthMetrics() {
 	})
 	n.loadShapes = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "meridian_config_pool_shapes",
-		Help: "Distinct pool shapes in the loaded config: each costs one class map over the GeoIP table.",
+		Help: "Distinct pool shapes in the loaded config: each costs one widest-scope map over the GeoIP table.",
 	})
 	n.reg.MustRegister(n.publishes, n.publishDelay, n.snapshots, n.applyTime, n.widenTime, n.widest, n.loadShapes)
 }

@@ -40,7 +40,7 @@ type choice struct {
 // scopeMaps supplies, for a shape and a partition of its classes into
 // answers, a Map from address to answer with neighbours of one answer
 // merged, whose scopes are the widest. Get may return nil (not built yet):
-// the pool then answers through its class map, whose scopes are correct
+// the pool then answers through the GeoIP table, whose scopes are correct
 // but may be narrower. Get must not modify part.
 type scopeMaps interface {
 	get(sh *shape, part []uint16) *geo.Map
@@ -117,7 +117,7 @@ func keyOf(sh *shape, part []uint16) scopeKey {
 // apply folds health and overrides into a Snapshot. It does not look at
 // the GeoIP table: per pool it decides the answer of each ranking class,
 // a table of a few entries, so it costs microseconds per pool. scopes
-// supplies widest-scope maps (nil: class maps only).
+// supplies widest-scope maps (nil: the GeoIP table's scopes only).
 func (b *Base) apply(h HealthView, o []Override, scopes scopeMaps) *Snapshot {
 	in := Inputs{Config: b.cfg, Geo: b.geo, Health: h, Overrides: o}
 	s := &Snapshot{Inputs: in, base: b, zones: b.zones, exact: b.exact, pools: make([]pool, len(b.pools))}

@@ -116,8 +116,8 @@ func Compile(in Inputs) (*Snapshot, error) {
 }
 
 // Build compiles cfg with the GeoIP table g (nil: no database) into a Base:
-// the names of every zone, and one class map per distinct pool shape,
-// built in parallel.
+// the names of every zone, and the ranking class of every location for
+// every distinct pool shape, ranked in parallel.
 func Build(cfg *Config, g *geo.Table) (*Base, error) {
 	if cfg == nil {
 		return nil, errors.New("compile: no config")
@@ -405,7 +405,7 @@ func newRanking(p *Pool, regions map[string]*Region) *ranking {
 }
 
 // signature identifies everything rankInto depends on, so pools that would
-// compile the same class map share it.
+// rank every location alike share one shape.
 func (r *ranking) signature() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d|%s|", r.p.Policy, strings.Join(r.p.Order, ","))

@@ -172,7 +172,7 @@ func (s *Store) publishAs(widened bool, took time.Duration) {
 
 // Run builds the widest-scope maps that published snapshots are missing,
 // one batch at a time, and publishes again when a batch is done, until ctx
-// is done. Without Run, scopes stay those of the class maps after the first
+// is done. Without Run, scopes stay those of the GeoIP table after the first
 // change: correct, but narrower. Run never holds the writers' lock while
 // it builds.
 func (s *Store) Run(ctx context.Context) {
@@ -233,7 +233,7 @@ func (c *scopeCache) get(sh *shape, part []uint16) *geo.Map {
 			c.used[k] = true
 			return m.m
 		}
-		return nil // a hash collision: the class map serves, correctly
+		return nil // a hash collision: the GeoIP table serves, correctly
 	}
 	c.used[k] = true
 	if _, ok := c.want[k]; !ok {
