@@ -140,9 +140,9 @@ func CanonicalPool(p string) string {
 	return p
 }
 
-// OverrideFrom converts a zones.Override; expires and origin are what the
-// backend keeps beside it (zero and "" when none).
-func OverrideFrom(o zones.Override, expires time.Time, origin string) Override {
+// OverrideFrom converts a zones.Override; origin is the node it was set
+// on ("" when unknown).
+func OverrideFrom(o zones.Override, origin string) Override {
 	a := Action(o.Action.String())
 	pool := o.Pool
 	if pool == "" {
@@ -150,7 +150,7 @@ func OverrideFrom(o zones.Override, expires time.Time, origin string) Override {
 	}
 	return Override{
 		ID: OverrideID(a, pool, o.Region), Action: a, Pool: pool, Region: o.Region,
-		Who: o.Who, Why: o.Why, When: o.When, ExpiresAt: expires, Origin: origin,
+		Who: o.Who, Why: o.Why, When: o.When, ExpiresAt: o.Expires, Origin: origin,
 	}
 }
 
@@ -160,7 +160,7 @@ func (o Override) Zones() zones.Override {
 	if pool == AllPools {
 		pool = ""
 	}
-	return zones.Override{Action: o.Action.Zones(), Pool: pool, Region: o.Region, Who: o.Who, Why: o.Why, When: o.When}
+	return zones.Override{Action: o.Action.Zones(), Pool: pool, Region: o.Region, Who: o.Who, Why: o.Why, When: o.When, Expires: o.ExpiresAt}
 }
 
 // Status is the cluster as one node sees it, the body of GET

@@ -125,8 +125,8 @@ func TestOverrideID(t *testing.T) {
 			t.Errorf("OverrideID(%s, %q, %q) = %q, want %q", c.a, c.pool, c.region, got, c.want)
 		}
 	}
-	o := Override{Action: ActionDrain, Pool: AllPools, Region: "eu-west", Who: "ops", Why: "x"}
-	back := OverrideFrom(o.Zones(), testTime, "n1")
+	o := Override{Action: ActionDrain, Pool: AllPools, Region: "eu-west", Who: "ops", Why: "x", ExpiresAt: testTime}
+	back := OverrideFrom(o.Zones(), "n1")
 	if z := o.Zones(); z.Pool != "" || back.Pool != AllPools || back.ID != "drain:*:eu-west" || back.ExpiresAt != testTime {
 		t.Errorf("round trip through zones: %+v → %+v", z, back)
 	}

@@ -94,4 +94,8 @@ type Override struct {
 	Who    string
 	Why    string
 	When   time.Time
+	// Expires, when not zero, is when the override reverts by itself. The
+	// cluster (package gossip) stops handing an expired override to the
+	// Store; zones itself never looks at the clock.
+	Expires time.Time
 }
