@@ -21,8 +21,11 @@ type pool struct {
 	m        *geo.Map // address → index into choices; nil until built
 	toChoice []uint16 // class → index into choices; nil when m is set or there is one choice
 	unplaced uint16   // the choice for a client we cannot place
-	choices  []*choice
-	ttl      uint32 // TTL of its answers now: shorter while unstable
+	// byClass is class → index into choices whichever way queries find
+	// their answer (nil when there is one choice): Routing reads it.
+	byClass []uint16
+	choices []*choice
+	ttl     uint32 // TTL of its answers now: shorter while unstable
 }
 
 // choice is one answer a pool can give, ready to append.
@@ -161,7 +164,7 @@ func (pb *poolBase) apply(p *pool, r *ranker, in Inputs, scopes scopeMaps) {
 	if len(p.choices) == 1 {
 		return
 	}
-	p.toChoice = toChoice
+	p.toChoice, p.byClass = toChoice, toChoice
 	if scopes != nil {
 		if m := scopes.get(sh, toChoice); m != nil {
 			p.m, p.toChoice = m, nil

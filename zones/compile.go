@@ -70,6 +70,9 @@ type shape struct {
 	g        *geo.Table
 	classes  []class
 	locClass []uint16 // GeoIP location index → index into classes
+
+	placesOnce sync.Once // computes places on first use (Routing)
+	places     *places
 }
 
 // widest compiles the map from address to answer for a partition of the
