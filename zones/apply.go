@@ -34,6 +34,7 @@ type choice struct {
 	closed bool   // fail closed: answer NODATA
 	// One entry per weighted candidate; a single entry otherwise.
 	regions []string
+	slot    []int    // per candidate: its member's slot in poolBase.hits
 	cum     []uint32 // cumulative weights, for weighted choices
 	a       [][]dns.RR
 	aaaa    [][]dns.RR

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/meridian-gtm/meridian/geo"
 	"github.com/miekg/dns"
@@ -96,6 +97,12 @@ type poolBase struct {
 
 	mu   sync.Mutex
 	memo map[choiceKey]*choice // materialized answers; under mu
+
+	// hits counts answers per member (index in cfg.Members; the last slot
+	// is the static fallback), for metrics. The counters outlive the Base:
+	// a reload hands the same ones to the pool's members that remain (see
+	// adoptCounters), so they only grow.
+	hits []*atomic.Uint64
 }
 
 type choiceKey struct {
@@ -131,7 +138,7 @@ func Build(cfg *Config, g *geo.Table) (*Base, error) {
 	b := &Base{cfg: cfg, geo: g, zones: make(map[string]*zoneData, len(cfg.Zones))}
 	shapes := map[string]*shape{}
 	for _, zc := range cfg.Zones {
-		z := &zoneData{cfg: zc, origin: zc.Origin, names: make(map[string]*node)}
+		z := &zoneData{cfg: zc, origin: zc.Origin, names: make(map[string]*node), queries: new(atomic.Uint64)}
 		z.soa = []dns.RR{zc.SOA}
 		neg := dns.Copy(zc.SOA).(*dns.SOA)
 		neg.Hdr.Ttl = min(zc.SOA.Hdr.Ttl, zc.SOA.Minttl) // RFC 2308 §5
@@ -155,7 +162,7 @@ func Build(cfg *Config, g *geo.Table) (*Base, error) {
 				b.shapes = append(b.shapes, sh)
 			}
 			n.pool = len(b.pools)
-			b.pools = append(b.pools, &poolBase{cfg: pc, zone: z, shape: sh})
+			b.pools = append(b.pools, &poolBase{cfg: pc, zone: z, shape: sh, hits: newCounters(len(pc.Members) + 1)})
 		}
 		for _, ns := range zc.NS {
 			if n, ok := z.names[ns.Ns]; ok {
@@ -363,6 +370,7 @@ func materialize(p *Pool, v verdict, ttl uint32) *choice {
 			}
 		}
 		c.regions = append(c.regions, v.regions[i])
+		c.slot = append(c.slot, memberSlot(p, v.regions[i]))
 		c.a, c.aaaa, c.cname = append(c.a, a), append(c.aaaa, aaaa), append(c.cname, cname)
 	}
 	return c

@@ -52,6 +52,7 @@ func (s *Snapshot) Explain(client netip.Prefix, qname string, qtype uint16) *Exp
 	qname = dns.CanonicalName(qname)
 	e := &Explanation{Client: client, Name: qname, Type: qtype}
 	e.Location, e.Network = s.Inputs.Geo.Locate(client.Addr())
+	e.Result.uncounted = true
 	s.Answer(&e.Result, qname, qtype, client.Addr())
 	e.Scope, e.ScopeWhy = scopeOf(client, e.Result.ScopeBits)
 	n, _ := s.find(qname)

@@ -45,6 +45,7 @@ func (b *Base) Test() error {
 	for _, z := range b.cfg.Zones {
 		for _, t := range z.Tests {
 			r.Reset()
+			r.uncounted = true
 			snap.Answer(&r, t.Name, t.Type, t.Client.Addr())
 			if msg := t.check(&r); msg != "" {
 				c.add(t.Pos, "policy test failed: client %s asking %s %s: %s", t.Client, t.Name, dns.TypeToString[t.Type], msg)

@@ -3,6 +3,7 @@ package zones
 import (
 	"math/rand/v2"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/meridian-gtm/meridian/geo"
@@ -40,6 +41,9 @@ type zoneData struct {
 	negSOA []dns.RR         // SOA with the negative-caching TTL, for the authority section
 	ns     []dns.RR         // apex NS set
 	nsGlue []dns.RR         // addresses of in-zone name servers
+	// queries counts the queries answered from the zone, for metrics;
+	// kept across reloads like poolBase.hits.
+	queries *atomic.Uint64
 }
 
 // node is one owner name of a zone.
@@ -84,6 +88,10 @@ type Result struct {
 	// region it chose ("" when no pool was involved).
 	Pool   string
 	Region string
+
+	// uncounted marks an answer that is not served (explain, the policy
+	// tests): it leaves the answer counters alone. Reset clears it.
+	uncounted bool
 }
 
 // Reset empties r, keeping its slices' storage for the next query.
@@ -110,6 +118,9 @@ func (s *Snapshot) Answer(r *Result, qname string, qtype uint16, client netip.Ad
 	}
 	r.Zone = z.origin
 	r.Authoritative = true
+	if !r.uncounted {
+		z.queries.Add(1)
+	}
 	s.resolve(r, n, z, qname, qtype, client, 0)
 }
 
@@ -271,6 +282,9 @@ func (s *Snapshot) poolAnswer(r *Result, p *pool, qtype uint16, client netip.Add
 			k++
 		}
 		r.Region = c.regions[k]
+	}
+	if !r.uncounted {
+		p.hits[c.slot[k]].Add(1)
 	}
 	if c.cname[k] != nil {
 		r.Answer = append(r.Answer, c.cname[k]...)

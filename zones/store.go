@@ -102,6 +102,7 @@ func (s *Store) SetBase(b *Base, h HealthView) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.health = h
+	b.adoptCounters(s.base)
 	s.setBase(b)
 	return nil
 }
