@@ -144,6 +144,13 @@ func (e *Events) since(seq uint64) (evs []Event, last uint64) {
 	return evs, e.seq
 }
 
+// lastSeq is the last Seq stamped, 0 before the first event.
+func (e *Events) lastSeq() uint64 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.seq
+}
+
 // Recent returns the retained events of the last d (at most
 // EventsRetention), oldest first.
 func (e *Events) Recent(d time.Duration) []Event {
