@@ -18,6 +18,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Server is the admin HTTP API of one node.
@@ -30,6 +32,18 @@ type Server struct {
 	hosts  map[string]bool // allowed hosts, lower case
 	audit  *Audit
 	h      http.Handler
+
+	events    *Events
+	keepalive time.Duration // between comment lines on an idle events stream; tests shorten it
+	// done is closed when Serve's context ends, before the graceful
+	// shutdown: it ends the events streams, which would otherwise hold
+	// Shutdown for its whole timeout (in-flight requests' contexts are
+	// not cancelled by Shutdown).
+	done     chan struct{}
+	doneOnce sync.Once
+
+	requests *prometheus.CounterVec // route, code
+	patterns map[string]bool        // the route patterns: the route label's values, with "other"
 
 	// mutateMu serializes mutations, so each one's before and after in
 	// the audit log are exactly what it saw and left.
@@ -50,7 +64,9 @@ func NewServer(cfg Config, b Backend, log *slog.Logger, now func() time.Time) (*
 	if err != nil {
 		return nil, fmt.Errorf("admin config: %w", err)
 	}
-	s := &Server{cfg: cfg, b: b, log: log, now: now, tokens: tt, hosts: map[string]bool{}, audit: NewAudit(cfg.AuditFile, now)}
+	s := &Server{cfg: cfg, b: b, log: log, now: now, tokens: tt, hosts: map[string]bool{}, audit: NewAudit(cfg.AuditFile, now),
+		events: NewEvents(now), keepalive: DefaultEventsKeepalive, done: make(chan struct{}),
+		requests: newRequestsTotal(), patterns: map[string]bool{}}
 	for _, h := range cfg.AllowedHosts {
 		s.hosts[normHost(h)] = true
 	}
@@ -62,13 +78,17 @@ func NewServer(cfg Config, b Backend, log *slog.Logger, now func() time.Time) (*
 // outside the API (overrides received by gossip, expiries).
 func (s *Server) Audit() *Audit { return s.audit }
 
+// Events is the server's event hub: node publishes to it, the events
+// stream and the notifier subscribe to it.
+func (s *Server) Events() *Events { return s.events }
+
 // Handler is the API, for tests and for serving it on one's own server.
 func (s *Server) Handler() http.Handler { return s.h }
 
 // Serve answers on ln (wrapped in TLS when Config.TLSCert is set) until
 // ctx is done, then shuts down gracefully: it stops accepting, lets the
 // requests in flight finish for up to ShutdownTimeout, and returns nil.
-// Any other end is an error.
+// Events streams end as soon as ctx is done. Any other end is an error.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if s.cfg.TLSCert != "" {
 		tc, err := s.tlsConfig()
@@ -95,6 +115,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		return fmt.Errorf("admin serve: %w", err)
 	case <-ctx.Done():
 	}
+	s.doneOnce.Do(func() { close(s.done) })
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownTimeout)
 	defer cancel()
 	err := srv.Shutdown(sctx)
@@ -150,7 +171,10 @@ type call struct {
 // 405 with Allow, and unknown paths a 404, all in the one error shape.
 func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
-	add := func(pattern string, eps map[string]endpoint) { mux.Handle(pattern, s.dispatch(eps)) }
+	add := func(pattern string, eps map[string]endpoint) {
+		s.patterns[pattern] = true
+		mux.Handle(pattern, s.dispatch(eps))
+	}
 	add("/healthz", map[string]endpoint{http.MethodGet: {h: s.healthz}})
 	add("/readyz", map[string]endpoint{http.MethodGet: {h: s.readyz}})
 	add("/metrics", map[string]endpoint{http.MethodGet: {role: RoleRead, h: s.metrics}})
@@ -165,6 +189,7 @@ func (s *Server) routes() http.Handler {
 	add("/api/v1/explain", map[string]endpoint{http.MethodGet: {role: RoleRead, h: s.explain}})
 	add("/api/v1/reload", map[string]endpoint{http.MethodPost: {role: RoleOperate, action: actionReload, h: s.reload}})
 	add("/api/v1/audit", map[string]endpoint{http.MethodGet: {role: RoleRead, h: s.readAudit}})
+	add("/api/v1/events", map[string]endpoint{http.MethodGet: {role: RoleRead, h: s.streamEvents}})
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e := s.checkHost(r); e != nil {
 			writeError(w, e)
@@ -172,7 +197,7 @@ func (s *Server) routes() http.Handler {
 		}
 		writeError(w, apiError(http.StatusNotFound, "no route "+r.URL.Path))
 	}))
-	return s.recoverer(mux)
+	return s.instrument(s.recoverer(mux))
 }
 
 // The audit actions of the API's mutations.

@@ -222,6 +222,7 @@ func TestMethodNotAllowedAllow(t *testing.T) {
 		"/api/v1/status":      "GET",
 		"/api/v1/reload":      "POST",
 		"/metrics":            "GET",
+		"/api/v1/events":      "GET",
 	} {
 		w := ts.do("PATCH", target, operateToken, "")
 		if w.Code != 405 || w.Header().Get("Allow") != allow {
