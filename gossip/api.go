@@ -142,15 +142,17 @@ func (c *Cluster) Verdicts() map[string]zones.TargetVerdict {
 // SetOverride makes o the override under its OverrideKey, versioned with
 // this node's clock (newer than anything it has seen), persisted (synced
 // to disk) before it returns, then broadcast. o.Pool is canonicalized; a
-// zero o.When becomes now. If the state cannot be persisted, the override
-// is undone and the error returned.
+// zero o.When becomes now. A non-zero o.Expires is when the override stops
+// being in force on every node (see Overrides); it must not be before
+// o.When. If the state cannot be persisted, the override is undone and the
+// error returned.
 func (c *Cluster) SetOverride(o zones.Override) error {
 	o.Pool = canonicalPool(o.Pool)
+	if o.When.IsZero() {
+		o.When = c.cfg.Now() // before validating: Expires is checked against it
+	}
 	if err := validOverride(&o); err != nil {
 		return fmt.Errorf("set override: %w", err)
-	}
-	if o.When.IsZero() {
-		o.When = c.cfg.Now()
 	}
 	return c.writeOverride(overrideEntry{O: o, Version: c.clock.Now(), Node: c.cfg.Name})
 }
