@@ -143,16 +143,25 @@ func (c *Cluster) Verdicts() map[string]zones.TargetVerdict {
 // this node's clock (newer than anything it has seen), persisted (synced
 // to disk) before it returns, then broadcast. o.Pool is canonicalized; a
 // zero o.When becomes now. A non-zero o.Expires is when the override stops
-// being in force on every node (see Overrides); it must not be before
-// o.When. If the state cannot be persisted, the override is undone and the
-// error returned.
+// being in force on every node (see Overrides); it must be after now and
+// not before o.When. If the state cannot be persisted, the override is
+// undone and the error returned.
 func (c *Cluster) SetOverride(o zones.Override) error {
+	now := c.cfg.Now()
 	o.Pool = canonicalPool(o.Pool)
 	if o.When.IsZero() {
-		o.When = c.cfg.Now() // before validating: Expires is checked against it
+		o.When = now // before validating: Expires is checked against it
 	}
+	// Expires is compared by wall clock on every node: drop the monotonic
+	// reading, which only this process has.
+	o.Expires = o.Expires.Round(0)
 	if err := validOverride(&o); err != nil {
 		return fmt.Errorf("set override: %w", err)
+	}
+	if !o.Expires.IsZero() && !o.Expires.After(now) {
+		// It would replace the override under its key and never be in
+		// force: a clear without a tombstone, surely not what was meant.
+		return fmt.Errorf("set %s override: expires %s, already past: %w", o.Action, o.Expires.Format(time.RFC3339), ErrInvalidOverride)
 	}
 	return c.writeOverride(overrideEntry{O: o, Version: c.clock.Now(), Node: c.cfg.Name})
 }
@@ -161,17 +170,20 @@ func (c *Cluster) SetOverride(o zones.Override) error {
 // tombstone: a versioned entry that spreads like an override and beats any
 // older copy of it, kept for TombstoneTTL. For a pin, region is ignored (a
 // pool has one pin). It returns ErrNoOverride if no such override is in
-// force on this node.
+// force on this node (an expired one is not).
 func (c *Cluster) ClearOverride(action zones.OverrideAction, pool, region string, who, why string) error {
 	k := OverrideKey(action, pool, region)
+	now := c.cfg.Now()
 	c.mu.Lock()
 	cur, ok := c.tab.overrides[k]
 	c.mu.Unlock()
-	if !ok || cur.Cleared {
+	if !ok || cur.Cleared || cur.expired(now) {
 		return fmt.Errorf("clear %s override of pool %q region %q: %w", action, pool, region, ErrNoOverride)
 	}
 	o := cur.O
-	o.Who, o.Why, o.When = who, why, c.cfg.Now()
+	// A tombstone says who cleared, why and when; when the cleared
+	// override would have expired means nothing any more.
+	o.Who, o.Why, o.When, o.Expires = who, why, now, time.Time{}
 	if err := validOverride(&o); err != nil {
 		return fmt.Errorf("clear override: %w", err)
 	}
@@ -209,12 +221,15 @@ func (c *Cluster) writeOverride(e overrideEntry) error {
 	return nil
 }
 
-// Overrides is the overrides in force (tombstones left out), sorted by
-// action, pool and region.
+// Overrides is the overrides in force (tombstones left out, and those
+// whose Expires has come by Config.Now), sorted by action, pool and
+// region. An override leaves it when it expires with no message from
+// anyone: Run calls OnChange at that moment (see Config.OnChange).
 func (c *Cluster) Overrides() []zones.Override {
+	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.tab.live()
+	return c.tab.live(now)
 }
 
 // Status is the cluster as this node sees it.
@@ -240,6 +255,7 @@ type Member struct {
 // Status reports the members, isolation, self-distrust, config agreement
 // and digests.
 func (c *Cluster) Status() Status {
+	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := Status{Isolated: c.isolated, SelfDistrust: c.distrust, ConfigAgreement: c.agreeLocked(), Digest: c.tab.digest()}
@@ -252,7 +268,7 @@ func (c *Cluster) Status() Status {
 		v := c.view[id]
 		fmt.Fprintf(h, "v %q %d %t\n", id, v.State, v.Pending)
 	}
-	for _, o := range c.tab.live() {
+	for _, o := range c.tab.live(now) {
 		fmt.Fprintf(h, "o %d %q %q\n", o.Action, o.Pool, o.Region)
 	}
 	s.ViewDigest = hex.EncodeToString(h.Sum(nil)[:16])

@@ -339,13 +339,13 @@ func TestTableMerge(t *testing.T) {
 	if tab.mergeOverride(pin("eu", 20, "n1"), time.Time{}) {
 		t.Error("an equal version from a lower node name won the tie")
 	}
-	if got := tab.live(); len(got) != 1 || got[0].Region != "ap" {
+	if got := tab.live(now); len(got) != 1 || got[0].Region != "ap" {
 		t.Errorf("live overrides %v, want the pin to ap", got)
 	}
 	tomb := pin("ap", 30, "n1")
 	tomb.Cleared = true
 	tab.mergeOverride(tomb, time.Time{})
-	if got := tab.live(); len(got) != 0 {
+	if got := tab.live(now); len(got) != 0 {
 		t.Errorf("live overrides after the tombstone: %v", got)
 	}
 	if tab.mergeOverride(pin("ap", 20, "n3"), time.Time{}) {
