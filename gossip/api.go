@@ -232,6 +232,49 @@ func (c *Cluster) Overrides() []zones.Override {
 	return c.tab.live(now)
 }
 
+// OverrideEntry is an override entry as this node holds it: in force,
+// expired or cleared, with the write that made it.
+type OverrideEntry struct {
+	// Override is the override as last written; for a tombstone, who
+	// cleared it, why and when (its Expires is zero).
+	Override zones.Override
+	// Node wrote this version: the node the set or clear was made on,
+	// whichever node it reached this one from.
+	Node string
+	// Version is the wall-clock part of the write's version (hybrid
+	// logical clock, millisecond precision). With Node it names the
+	// write: equal on every node that holds it.
+	Version time.Time
+	Cleared bool // a tombstone: the override was cleared
+	// Expired: not cleared, and its Expires has come by this node's
+	// clock (Config.Now), so it is not in force. A tombstone is never
+	// Expired.
+	Expired bool
+}
+
+// OverrideEntries is every override entry this node holds, sorted like
+// Overrides: those in force, those expired and the tombstones, until they
+// are collected (TombstoneTTL after they expired or were cleared).
+//
+// It is there for auditing: package node diffs successive results (say,
+// on each OnChange) by OverrideKey. An entry that is new or whose
+// (Version, Node) changed is a write — a set, or a clear if Cleared —
+// made on Node, which is another node's name when it arrived by gossip;
+// one whose Expired turned true has expired; one that is gone was
+// collected, which is not an operator's act.
+func (c *Cluster) OverrideEntries() []OverrideEntry {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	out := make([]OverrideEntry, 0, len(c.tab.overrides))
+	for _, o := range c.tab.overrides {
+		out = append(out, OverrideEntry{Override: o.O, Node: o.Node, Version: versionTime(o.Version),
+			Cleared: o.Cleared, Expired: o.expired(now)})
+	}
+	c.mu.Unlock()
+	slices.SortFunc(out, func(a, b OverrideEntry) int { return compareOverrides(a.Override, b.Override) })
+	return out
+}
+
 // Status is the cluster as this node sees it.
 type Status struct {
 	Members         []Member // by name, this node included

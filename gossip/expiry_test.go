@@ -323,11 +323,8 @@ func TestOverrideExpiresEverywhere(t *testing.T) {
 	}
 	converged(t, nodes, 5*time.Second)
 	for _, n := range nodes {
-		n.mu.Lock()
-		held := len(n.tab.overrides)
-		n.mu.Unlock()
-		if held != 1 {
-			t.Errorf("%s holds %d override entries, want the expired one kept", n.Name(), held)
+		if e := n.OverrideEntries(); len(e) != 1 || !e[0].Expired || e[0].Cleared || e[0].Node != "n1" {
+			t.Errorf("%s holds %+v, want the expired drain written by n1", n.Name(), e)
 		}
 	}
 }
