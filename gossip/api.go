@@ -232,6 +232,59 @@ func (c *Cluster) Overrides() []zones.Override {
 	return c.tab.live(now)
 }
 
+// Observation is one observer's latest verdict on one target, as this
+// node holds it, and whether it counts in the quorum.
+type Observation struct {
+	Target string // the target ID
+	Origin string // the observer node
+	// Verdict is the observer's latest verdict. Its Checked is when the
+	// verdict was last known to hold: the observer's last change, or the
+	// latest of its heartbeats that vouched for it, whichever is later —
+	// what freshness is judged on.
+	Verdict zones.TargetVerdict
+	// Lagging: the observer no longer vouches for it with heartbeats (it
+	// has not probed the target for MaxAge/2), so it ages from its own
+	// Checked and stops voting MaxAge after it.
+	Lagging bool
+	// Voting: it counts in the quorum now — its origin is a live member,
+	// it is fresh (checked within MaxAge), and it is not this node's own
+	// while this node distrusts itself. This is Quorum's own choice of
+	// voters, not a copy of its rules.
+	Voting bool
+}
+
+// Observations is every observer's latest verdict on every target this
+// node holds, retracted ones left out, sorted by target then origin.
+// Voting is judged now, as the next fold of the view will: while this node
+// is isolated, Verdicts serves the frozen view of before, not the one the
+// voting observers make.
+func (c *Cluster) Observations() []Observation {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	live, _ := c.liveLocked()
+	votes := c.tab.votes()
+	c.mu.Unlock()
+	byTarget, _ := voters(c.cfg.Name, live, votes, now, c.cfg.MaxAge)
+	voting := make(map[*Entry]bool, len(votes))
+	for _, es := range byTarget {
+		for _, e := range es {
+			voting[e] = true
+		}
+	}
+	out := make([]Observation, 0, len(votes))
+	for i := range votes {
+		e := &votes[i]
+		if e.Removed {
+			continue
+		}
+		out = append(out, Observation{Target: e.Target, Origin: e.Origin, Verdict: e.Verdict, Lagging: e.Lagging, Voting: voting[e]})
+	}
+	slices.SortFunc(out, func(a, b Observation) int {
+		return cmp.Or(cmp.Compare(a.Target, b.Target), cmp.Compare(a.Origin, b.Origin))
+	})
+	return out
+}
+
 // OverrideEntry is an override entry as this node holds it: in force,
 // expired or cleared, with the write that made it.
 type OverrideEntry struct {

@@ -54,7 +54,8 @@
 // and its votes are left out; a node that reaches fewer than half of the
 // members it knows is isolated and serves the last view it agreed on,
 // frozen, until it is reconnected. Both are in Status, the metrics and the
-// log.
+// log. Observations shows the verdicts behind the view, each observer's
+// with whether it votes (Quorum's own choice, not a copy of its rules).
 //
 // # Persistence
 //
