@@ -142,15 +142,26 @@ func (c *Cluster) Verdicts() map[string]zones.TargetVerdict {
 // SetOverride makes o the override under its OverrideKey, versioned with
 // this node's clock (newer than anything it has seen), persisted (synced
 // to disk) before it returns, then broadcast. o.Pool is canonicalized; a
-// zero o.When becomes now. If the state cannot be persisted, the override
-// is undone and the error returned.
+// zero o.When becomes now. A non-zero o.Expires is when the override stops
+// being in force on every node (see Overrides); it must be after now and
+// not before o.When. If the state cannot be persisted, the override is
+// undone and the error returned.
 func (c *Cluster) SetOverride(o zones.Override) error {
+	now := c.cfg.Now()
 	o.Pool = canonicalPool(o.Pool)
+	if o.When.IsZero() {
+		o.When = now // before validating: Expires is checked against it
+	}
+	// Expires is compared by wall clock on every node: drop the monotonic
+	// reading, which only this process has.
+	o.Expires = o.Expires.Round(0)
 	if err := validOverride(&o); err != nil {
 		return fmt.Errorf("set override: %w", err)
 	}
-	if o.When.IsZero() {
-		o.When = c.cfg.Now()
+	if !o.Expires.IsZero() && !o.Expires.After(now) {
+		// It would replace the override under its key and never be in
+		// force: a clear without a tombstone, surely not what was meant.
+		return fmt.Errorf("set %s override: expires %s, already past: %w", o.Action, o.Expires.Format(time.RFC3339), ErrInvalidOverride)
 	}
 	return c.writeOverride(overrideEntry{O: o, Version: c.clock.Now(), Node: c.cfg.Name})
 }
@@ -159,17 +170,20 @@ func (c *Cluster) SetOverride(o zones.Override) error {
 // tombstone: a versioned entry that spreads like an override and beats any
 // older copy of it, kept for TombstoneTTL. For a pin, region is ignored (a
 // pool has one pin). It returns ErrNoOverride if no such override is in
-// force on this node.
+// force on this node (an expired one is not).
 func (c *Cluster) ClearOverride(action zones.OverrideAction, pool, region string, who, why string) error {
 	k := OverrideKey(action, pool, region)
+	now := c.cfg.Now()
 	c.mu.Lock()
 	cur, ok := c.tab.overrides[k]
 	c.mu.Unlock()
-	if !ok || cur.Cleared {
+	if !ok || cur.Cleared || cur.expired(now) {
 		return fmt.Errorf("clear %s override of pool %q region %q: %w", action, pool, region, ErrNoOverride)
 	}
 	o := cur.O
-	o.Who, o.Why, o.When = who, why, c.cfg.Now()
+	// A tombstone says who cleared, why and when; when the cleared
+	// override would have expired means nothing any more.
+	o.Who, o.Why, o.When, o.Expires = who, why, now, time.Time{}
 	if err := validOverride(&o); err != nil {
 		return fmt.Errorf("clear override: %w", err)
 	}
@@ -207,12 +221,111 @@ func (c *Cluster) writeOverride(e overrideEntry) error {
 	return nil
 }
 
-// Overrides is the overrides in force (tombstones left out), sorted by
-// action, pool and region.
+// Overrides is the overrides in force (tombstones left out, and those
+// whose Expires has come by Config.Now), sorted by action, pool and
+// region. An override leaves it when it expires with no message from
+// anyone: Run calls OnChange at that moment (see Config.OnChange).
 func (c *Cluster) Overrides() []zones.Override {
+	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.tab.live()
+	return c.tab.live(now)
+}
+
+// Observation is one observer's latest verdict on one target, as this
+// node holds it, and whether it counts in the quorum.
+type Observation struct {
+	Target string // the target ID
+	Origin string // the observer node
+	// Verdict is the observer's latest verdict. Its Checked is when the
+	// verdict was last known to hold: the observer's last change, or the
+	// latest of its heartbeats that vouched for it, whichever is later —
+	// what freshness is judged on.
+	Verdict zones.TargetVerdict
+	// Lagging: the observer no longer vouches for it with heartbeats (it
+	// has not probed the target for MaxAge/2), so it ages from its own
+	// Checked and stops voting MaxAge after it.
+	Lagging bool
+	// Voting: it counts in the quorum now — its origin is a live member,
+	// it is fresh (checked within MaxAge), and it is not this node's own
+	// while this node distrusts itself. This is Quorum's own choice of
+	// voters, not a copy of its rules.
+	Voting bool
+}
+
+// Observations is every observer's latest verdict on every target this
+// node holds, retracted ones left out, sorted by target then origin.
+// Voting is judged now, as the next fold of the view will: while this node
+// is isolated, Verdicts serves the frozen view of before, not the one the
+// voting observers make.
+func (c *Cluster) Observations() []Observation {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	live, _ := c.liveLocked()
+	votes := c.tab.votes()
+	c.mu.Unlock()
+	byTarget, _ := voters(c.cfg.Name, live, votes, now, c.cfg.MaxAge)
+	voting := make(map[*Entry]bool, len(votes))
+	for _, es := range byTarget {
+		for _, e := range es {
+			voting[e] = true
+		}
+	}
+	out := make([]Observation, 0, len(votes))
+	for i := range votes {
+		e := &votes[i]
+		if e.Removed {
+			continue
+		}
+		out = append(out, Observation{Target: e.Target, Origin: e.Origin, Verdict: e.Verdict, Lagging: e.Lagging, Voting: voting[e]})
+	}
+	slices.SortFunc(out, func(a, b Observation) int {
+		return cmp.Or(cmp.Compare(a.Target, b.Target), cmp.Compare(a.Origin, b.Origin))
+	})
+	return out
+}
+
+// OverrideEntry is an override entry as this node holds it: in force,
+// expired or cleared, with the write that made it.
+type OverrideEntry struct {
+	// Override is the override as last written; for a tombstone, who
+	// cleared it, why and when (its Expires is zero).
+	Override zones.Override
+	// Node wrote this version: the node the set or clear was made on,
+	// whichever node it reached this one from.
+	Node string
+	// Version is the wall-clock part of the write's version (hybrid
+	// logical clock, millisecond precision). With Node it names the
+	// write: equal on every node that holds it.
+	Version time.Time
+	Cleared bool // a tombstone: the override was cleared
+	// Expired: not cleared, and its Expires has come by this node's
+	// clock (Config.Now), so it is not in force. A tombstone is never
+	// Expired.
+	Expired bool
+}
+
+// OverrideEntries is every override entry this node holds, sorted like
+// Overrides: those in force, those expired and the tombstones, until they
+// are collected (TombstoneTTL after they expired or were cleared).
+//
+// It is there for auditing: package node diffs successive results (say,
+// on each OnChange) by OverrideKey. An entry that is new or whose
+// (Version, Node) changed is a write — a set, or a clear if Cleared —
+// made on Node, which is another node's name when it arrived by gossip;
+// one whose Expired turned true has expired; one that is gone was
+// collected, which is not an operator's act.
+func (c *Cluster) OverrideEntries() []OverrideEntry {
+	now := c.cfg.Now()
+	c.mu.Lock()
+	out := make([]OverrideEntry, 0, len(c.tab.overrides))
+	for _, o := range c.tab.overrides {
+		out = append(out, OverrideEntry{Override: o.O, Node: o.Node, Version: versionTime(o.Version),
+			Cleared: o.Cleared, Expired: o.expired(now)})
+	}
+	c.mu.Unlock()
+	slices.SortFunc(out, func(a, b OverrideEntry) int { return compareOverrides(a.Override, b.Override) })
+	return out
 }
 
 // Status is the cluster as this node sees it.
@@ -238,6 +351,7 @@ type Member struct {
 // Status reports the members, isolation, self-distrust, config agreement
 // and digests.
 func (c *Cluster) Status() Status {
+	now := c.cfg.Now()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := Status{Isolated: c.isolated, SelfDistrust: c.distrust, ConfigAgreement: c.agreeLocked(), Digest: c.tab.digest()}
@@ -250,7 +364,7 @@ func (c *Cluster) Status() Status {
 		v := c.view[id]
 		fmt.Fprintf(h, "v %q %d %t\n", id, v.State, v.Pending)
 	}
-	for _, o := range c.tab.live() {
+	for _, o := range c.tab.live(now) {
 		fmt.Fprintf(h, "o %d %q %q\n", o.Action, o.Pool, o.Region)
 	}
 	s.ViewDigest = hex.EncodeToString(h.Sum(nil)[:16])

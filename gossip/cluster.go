@@ -33,6 +33,7 @@ type Cluster struct {
 	alive   atomic.Int32           // live members, for the queue's retransmit limit
 
 	kick    chan struct{} // buffered 1: something changed, recompute
+	rearm   chan struct{} // buffered 1: fold moved nextExpiry, Run re-arms its timer
 	closed  chan struct{} // closed by Close: Run returns without leaving
 	running atomic.Bool   // a Run is running
 
@@ -65,6 +66,10 @@ type Cluster struct {
 	dirty      bool      // state to persist soon (debounced)
 	beatsDirty bool      // only vouched times changed: persist at the heartbeat pace
 	urgent     bool      // an override changed: persist now
+	// nextExpiry is the earliest Expires of an override in force, as of
+	// the last fold (zero: none expires). fold writes it and reports a
+	// change once it has passed; Run's timer wakes fold when it does.
+	nextExpiry time.Time
 }
 
 // memberRec is a member as this node tracks it.
@@ -88,6 +93,31 @@ const (
 // starts listening on cfg.Bind. It does not join: call Join, then Run.
 // Overrides and fresh verdicts from the state file apply at once.
 func New(cfg Config) (*Cluster, error) {
+	c, err := newCluster(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if len(c.cfg.Keys) > 0 {
+		kr, err := memberlist.NewKeyring(c.cfg.Keys[1:], c.cfg.Keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("gossip keyring: %w", err)
+		}
+		c.keyring = kr
+	}
+	if err := c.createMemberlist(); err != nil {
+		return nil, err
+	}
+	if c.cfg.Insecure && c.keyring == nil {
+		c.log.Warn("gossip is not encrypted: no keys, insecure mode (development only)")
+	}
+	return c, nil
+}
+
+// newCluster is New up to the network: the config defaulted and
+// validated, the persisted state loaded, the first view folded. Without
+// memberlist the Cluster merges, folds and answers but sends nothing,
+// which is what this package's tests of that logic need.
+func newCluster(cfg Config) (*Cluster, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("gossip config: %w", err)
@@ -98,6 +128,7 @@ func New(cfg Config) (*Cluster, error) {
 		m:          newMetrics(cfg.Registerer),
 		clock:      &hlc{now: cfg.Now},
 		kick:       make(chan struct{}, 1),
+		rearm:      make(chan struct{}, 1),
 		closed:     make(chan struct{}),
 		tab:        newTable(),
 		members:    map[string]*memberRec{},
@@ -149,20 +180,6 @@ func New(cfg Config) (*Cluster, error) {
 	if c.isolated {
 		c.m.isolated.Set(1)
 		c.log.Warn("gossip isolated at start: serving the persisted view until peers answer", "known", len(known))
-	}
-
-	if len(cfg.Keys) > 0 {
-		kr, err := memberlist.NewKeyring(cfg.Keys[1:], cfg.Keys[0])
-		if err != nil {
-			return nil, fmt.Errorf("gossip keyring: %w", err)
-		}
-		c.keyring = kr
-	}
-	if err := c.createMemberlist(); err != nil {
-		return nil, err
-	}
-	if cfg.Insecure && c.keyring == nil {
-		c.log.Warn("gossip is not encrypted: no keys, insecure mode (development only)")
 	}
 	return c, nil
 }
@@ -348,11 +365,20 @@ func (c *Cluster) Run(ctx context.Context) error {
 	defer tick.Stop()
 	beat := time.NewTicker(c.beatEvery())
 	defer beat.Stop()
+	// expiry fires when the earliest override in force expires, so that
+	// every node drops it from Overrides and calls OnChange at that
+	// moment, with no message and no polling (the tick would catch it, but
+	// up to a second late).
+	expiry := time.NewTimer(time.Hour)
+	expiry.Stop()
+	defer expiry.Stop()
+	var armed time.Time // the expiry the timer is set for; zero: stopped
 	c.recompute()
 	lastWrite, lastBeatWrite := time.Now(), time.Now()
 	killed := false
 loop:
 	for {
+		armed = c.armExpiry(expiry, armed)
 		select {
 		case <-ctx.Done():
 			break loop
@@ -360,6 +386,12 @@ loop:
 			killed = true
 			break loop
 		case <-c.kick:
+			c.recompute()
+		case <-c.rearm:
+			// Another goroutine's fold moved the next expiry: re-armed
+			// at the top of the loop.
+		case <-expiry.C:
+			armed = time.Time{} // re-armed even if the clock says it has not come yet
 			c.recompute()
 		case <-tick.C:
 			c.maintain()
@@ -394,6 +426,24 @@ loop:
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// armExpiry sets t to fire at the next expiry fold found, unless it is
+// already set for it (armed), and returns what it is now set for.
+func (c *Cluster) armExpiry(t *time.Timer, armed time.Time) time.Time {
+	c.mu.Lock()
+	next := c.nextExpiry
+	c.mu.Unlock()
+	if next.Equal(armed) {
+		return armed
+	}
+	t.Stop()
+	if !next.IsZero() {
+		// At least a millisecond: an injected clock that lags the timers
+		// must not make this loop spin.
+		t.Reset(max(next.Sub(c.cfg.Now()), time.Millisecond))
+	}
+	return next
 }
 
 // persistDelay debounces state writes caused by verdicts and membership;
@@ -532,8 +582,9 @@ func (c *Cluster) kickRecompute() {
 }
 
 // recompute folds the verdicts again, judges isolation, self-distrust and
-// config agreement, updates the metrics, logs what changed and calls
-// OnChange when anything a caller can read changed.
+// config agreement, notices overrides that expired, updates the metrics,
+// logs what changed and calls OnChange when anything a caller can read
+// changed.
 func (c *Cluster) recompute() {
 	if c.fold() {
 		c.cfg.OnChange() // no lock held
@@ -562,6 +613,15 @@ func (c *Cluster) fold() bool {
 	c.view, c.agreed = nextView(c.agreed, computed, iso)
 	changed = changed || !sameView(old, c.view)
 	c.seenGen, c.isolated, c.distrust, c.agreement = c.gen, iso, flags.SelfDistrust, agree
+	// An override whose Expires passed since the last fold left
+	// Overrides: a change, though no entry changed. nextExpiry is the
+	// earliest, so it is enough to watch it.
+	if !c.nextExpiry.IsZero() && !now.Before(c.nextExpiry) {
+		changed = true
+	}
+	next := c.tab.nextExpiry(now)
+	moved := !next.Equal(c.nextExpiry)
+	c.nextExpiry = next
 	var warnConf, healedConf bool
 	switch {
 	case agree && c.warnedConf:
@@ -574,12 +634,19 @@ func (c *Cluster) fold() bool {
 		warnConf, c.warnedConf = true, true
 	}
 	hashes := c.hashesLocked()
-	nv, no, nt := c.tab.counts()
+	nv, no, nt, nx := c.tab.counts(now)
 	states := map[string]int{stateAlive: 0, stateDead: 0, stateLeft: 0}
 	for _, r := range c.members {
 		states[r.State]++
 	}
 	c.mu.Unlock()
+
+	if moved {
+		select {
+		case c.rearm <- struct{}{}:
+		default: // one is pending; Run reads nextExpiry afresh
+		}
+	}
 
 	c.alive.Store(int32(len(live)))
 	for s, n := range states {
@@ -588,6 +655,7 @@ func (c *Cluster) fold() bool {
 	c.m.entries.WithLabelValues("verdict").Set(float64(nv))
 	c.m.entries.WithLabelValues("override").Set(float64(no))
 	c.m.entries.WithLabelValues("tombstone").Set(float64(nt))
+	c.m.entries.WithLabelValues("expired").Set(float64(nx))
 	c.m.overrides.Set(float64(no))
 	c.m.isolated.Set(b2f(iso))
 	c.m.selfDistrust.Set(b2f(flags.SelfDistrust))

@@ -20,8 +20,8 @@ import (
 //
 //	verdict   origin, target, version, flags (bits 0-1 state, 2 pending,
 //	          3 removed, 4 lagging), reason, since, checked
-//	override  action, pool, region, who, why, when, version, node,
-//	          flags (bit 0 cleared)
+//	override  action, pool, region, who, why, when, expires (v2 on),
+//	          version, node, flags (bit 0 cleared)
 //	heartbeat origin, version, as-of time, sum (8 bytes, big endian)
 //	leave     node, version
 //	state     uvarint n, n verdict bodies, uvarint m, m override bodies,
@@ -35,7 +35,22 @@ import (
 // input costs at most its own size. A new field means a new codec version:
 // a node refuses versions it does not know (ErrVersion) rather than
 // misreading them, so a cluster is upgraded by nodes that speak both.
-const codecVersion = 1
+//
+// Versions:
+//
+//	1  the first
+//	2  an override carries expires, after when (zero: never)
+//
+// A node writes codecVersion and reads every version from minCodecVersion
+// on: a v1 override decodes with a zero Expires, which is what its writer
+// meant. A v1 node refuses everything a v2 node writes, so while a cluster
+// is upgraded the old nodes do not hear the new ones (membership still
+// works: it is memberlist's own protocol); upgrade all nodes before
+// setting overrides that expire.
+const (
+	codecVersion    = 2
+	minCodecVersion = 1
+)
 
 // msgType is the second byte of every message.
 type msgType uint8
@@ -202,6 +217,7 @@ func appendOverride(b []byte, o *overrideEntry) []byte {
 	b = appendString(b, o.O.Who)
 	b = appendString(b, o.O.Why)
 	b = appendTime(b, o.O.When)
+	b = appendTime(b, o.O.Expires)
 	b = binary.AppendUvarint(b, o.Version)
 	b = appendString(b, o.Node)
 	var f byte
@@ -252,6 +268,7 @@ func encodeState(s *stateMsg) []byte {
 
 type reader struct {
 	b   []byte
+	v   byte // the message's codec version, once checkHeader has read it
 	err error
 }
 
@@ -374,6 +391,9 @@ func (r *reader) override() overrideEntry {
 	o.O.Who = r.string("override who", maxWhoLen)
 	o.O.Why = r.string("override why", maxWhyLen)
 	o.O.When = r.time("override when")
+	if r.v >= 2 {
+		o.O.Expires = r.time("override expires")
+	}
 	o.Version = r.uvarint("override version")
 	o.Node = r.string("override node", maxNameLen)
 	f := r.byte("override flags")
@@ -438,7 +458,8 @@ func validOverrideEntry(o *overrideEntry) error {
 	return nil
 }
 
-// checkHeader reads the version and type bytes.
+// checkHeader reads the version and type bytes, and keeps the version in r
+// for the fields that depend on it.
 func checkHeader(r *reader, size, limit int) msgType {
 	if size > limit {
 		r.fail("message of %d bytes, over %d: %w", size, limit, ErrTooLarge)
@@ -446,9 +467,10 @@ func checkHeader(r *reader, size, limit int) msgType {
 	}
 	v := r.byte("codec version")
 	t := msgType(r.byte("message type"))
-	if r.err == nil && v != codecVersion {
+	if r.err == nil && (v < minCodecVersion || v > codecVersion) {
 		r.fail("codec version %d: %w", v, ErrVersion)
 	}
+	r.v = v
 	return t
 }
 

@@ -24,6 +24,13 @@ func sampleOverride() overrideEntry {
 		Who: "alice", Why: "DR drill", When: time.Unix(1700000000, 0)}, Version: 9 << logicalBits, Node: "n2", Cleared: true}
 }
 
+// sampleExpiring is an override in force that expires.
+func sampleExpiring() overrideEntry {
+	return overrideEntry{O: zones.Override{Action: zones.Drain, Pool: "api.gslb.example.com.", Region: "us-east",
+		Who: "bob", Why: "kernel upgrade", When: time.Unix(1700000000, 0), Expires: time.Unix(1700007200, 500)},
+		Version: 10 << logicalBits, Node: "n1"}
+}
+
 func sampleBeat() heartbeat {
 	return heartbeat{Origin: "n3", Version: 11 << logicalBits, AsOf: time.Unix(1700000020, 0), Sum: 0xdeadbeefcafef00d}
 }
@@ -45,7 +52,7 @@ func normalize(v any) any {
 		x.Verdict.Since, x.Verdict.Checked = fix(x.Verdict.Since), fix(x.Verdict.Checked)
 		return x
 	case overrideEntry:
-		x.O.When = fix(x.O.When)
+		x.O.When, x.O.Expires = fix(x.O.When), fix(x.O.Expires)
 		return x
 	case heartbeat:
 		x.AsOf = fix(x.AsOf)
@@ -68,7 +75,7 @@ func normalize(v any) any {
 
 // TestCodecRoundTrip: every message type decodes to what was encoded.
 func TestCodecRoundTrip(t *testing.T) {
-	e, o, b := sampleEntry(), sampleOverride(), sampleBeat()
+	e, o, b, x := sampleEntry(), sampleOverride(), sampleBeat(), sampleExpiring()
 	zero := Entry{Origin: "a", Target: "t", Version: 1} // zero times, up, no flags
 	for _, tc := range []struct {
 		name string
@@ -78,6 +85,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		{"verdict", encodeVerdict(&e), message{Type: msgVerdict, Verdict: e}},
 		{"verdict with zero times", encodeVerdict(&zero), message{Type: msgVerdict, Verdict: zero}},
 		{"override", encodeOverride(&o), message{Type: msgOverride, Override: o}},
+		{"override that expires", encodeOverride(&x), message{Type: msgOverride, Override: x}},
 		{"heartbeat", encodeBeat(&b), message{Type: msgBeat, Beat: b}},
 		{"leave", encodeLeave(leaveIntent{Node: "n1", Version: 3}), message{Type: msgLeave, Leave: leaveIntent{Node: "n1", Version: 3}}},
 	} {
@@ -92,7 +100,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		}
 	}
 
-	s := stateMsg{Verdicts: []Entry{e, zero}, Overrides: []overrideEntry{o}, Beats: []heartbeat{b}}
+	s := stateMsg{Verdicts: []Entry{e, zero}, Overrides: []overrideEntry{o, x}, Beats: []heartbeat{b}}
 	got, err := decodeState(encodeState(&s))
 	if err != nil {
 		t.Fatalf("state: %v", err)
@@ -107,6 +115,46 @@ func TestCodecRoundTrip(t *testing.T) {
 	m := nodeMeta{Region: "eu-west", Version: "v1.2.3", ConfigHash: "abc123"}
 	if got, err := decodeMeta(encodeMeta(m)); err != nil || got != m {
 		t.Errorf("meta: %+v, %v", got, err)
+	}
+}
+
+// TestCodecV1: messages of codec version 1, as a node of the previous
+// release writes them (bytes fixed here, not produced by this encoder),
+// still decode, with a zero Expires: a cluster upgrades node by node.
+func TestCodecV1(t *testing.T) {
+	when := time.Unix(1750000000, 0)
+	version := physical(when) + 1
+	// A pin of www to us-east by bob, written by us-east-1.
+	pinV1 := []byte("\x01\x02\x02\x15www.gslb.example.com.\aus-east\x03bob\x02DR\x80\x80\xf8\xce\xcc\xee\x9f\xc90" +
+		"\x81\x80\x80\xe0\x8d\x84\xdd\xcb\x01\tus-east-1\x00")
+	want := overrideEntry{O: zones.Override{Action: zones.Pin, Pool: "www.gslb.example.com.", Region: "us-east", Who: "bob",
+		Why: "DR", When: when}, Version: version, Node: "us-east-1"}
+	m, err := decodeMessage(pinV1)
+	if err != nil {
+		t.Fatalf("v1 override: %v", err)
+	}
+	if m.Type != msgOverride || !same(m.Override, want) || !m.Override.O.Expires.IsZero() {
+		t.Errorf("v1 override decoded %+v, want %+v", m.Override, want)
+	}
+
+	// The same override in a v1 state, behind one verdict-less header.
+	stateV1 := append([]byte{1, byte(msgState), 0, 1}, pinV1[2:]...)
+	stateV1 = append(stateV1, 0)
+	s, err := decodeState(stateV1)
+	if err != nil {
+		t.Fatalf("v1 state: %v", err)
+	}
+	if len(s.Overrides) != 1 || !same(s.Overrides[0], want) {
+		t.Errorf("v1 state decoded %+v, want one %+v", s.Overrides, want)
+	}
+
+	// Re-encoded, it is a v2 message that says the same.
+	again := encodeOverride(&m.Override)
+	if again[0] != codecVersion {
+		t.Errorf("re-encoded with codec version %d, want %d", again[0], codecVersion)
+	}
+	if m2, err := decodeMessage(again); err != nil || !same(m2.Override, want) {
+		t.Errorf("v1 override re-encoded as v2: %+v, %v", m2.Override, err)
 	}
 }
 
@@ -130,6 +178,8 @@ func TestCodecRejects(t *testing.T) {
 	pinNoPool := overrideEntry{O: zones.Override{Action: zones.Pin, Region: "eu"}, Version: 1, Node: "n"}
 	drainNoRegion := overrideEntry{O: zones.Override{Action: zones.Drain}, Version: 1, Node: "n"}
 	badAction := overrideEntry{O: zones.Override{Action: 9, Region: "eu"}, Version: 1, Node: "n"}
+	backwards := sampleExpiring()
+	backwards.O.Expires = backwards.O.When.Add(-time.Second)
 	for _, tc := range []struct {
 		name string
 		msg  []byte
@@ -137,7 +187,8 @@ func TestCodecRejects(t *testing.T) {
 	}{
 		{"empty", nil, ErrMalformed},
 		{"version only", []byte{codecVersion}, ErrMalformed},
-		{"future codec version", append([]byte{2}, good[1:]...), ErrVersion},
+		{"future codec version", append([]byte{codecVersion + 1}, good[1:]...), ErrVersion},
+		{"codec version 0", append([]byte{0}, good[1:]...), ErrVersion},
 		{"unknown type", []byte{codecVersion, 99}, ErrMalformed},
 		{"state where a message is expected", encodeState(&stateMsg{}), ErrMalformed},
 		{"truncated", good[:len(good)-1], ErrMalformed},
@@ -153,6 +204,7 @@ func TestCodecRejects(t *testing.T) {
 		{"pin without pool", encodeOverride(&pinNoPool), ErrInvalidOverride},
 		{"drain without region", encodeOverride(&drainNoRegion), ErrInvalidOverride},
 		{"unknown action", encodeOverride(&badAction), ErrInvalidOverride},
+		{"expires before it was set", encodeOverride(&backwards), ErrInvalidOverride},
 	} {
 		m, err := decodeMessage(tc.msg)
 		if !errors.Is(err, tc.want) {
@@ -287,13 +339,13 @@ func TestTableMerge(t *testing.T) {
 	if tab.mergeOverride(pin("eu", 20, "n1"), time.Time{}) {
 		t.Error("an equal version from a lower node name won the tie")
 	}
-	if got := tab.live(); len(got) != 1 || got[0].Region != "ap" {
+	if got := tab.live(now); len(got) != 1 || got[0].Region != "ap" {
 		t.Errorf("live overrides %v, want the pin to ap", got)
 	}
 	tomb := pin("ap", 30, "n1")
 	tomb.Cleared = true
 	tab.mergeOverride(tomb, time.Time{})
-	if got := tab.live(); len(got) != 0 {
+	if got := tab.live(now); len(got) != 0 {
 		t.Errorf("live overrides after the tombstone: %v", got)
 	}
 	if tab.mergeOverride(pin("ap", 20, "n3"), time.Time{}) {

@@ -51,7 +51,8 @@ type Config struct {
 	Registerer   prometheus.Registerer // nil: metrics not registered
 	// OnChange is called when anything that Verdicts, Overrides or Status
 	// return may have changed (a remote verdict or override arrived, a member
-	// joined/left/died, isolation changed). It must not block (the caller
+	// joined/left/died, isolation changed, an override expired: Run calls it
+	// when the Expires of one passes, by Now, with no message involved). It must not block (the caller
 	// kicks a goroutine); it is never called with a lock of the Cluster held.
 	// It may be called from several goroutines at once (Run's, Join's), and
 	// not for the Since and Checked times of a verdict alone, which

@@ -27,7 +27,12 @@
 //
 // Override entries, keyed by OverrideKey, last-writer-wins by (version,
 // writer name). Clearing writes a tombstone, kept for TombstoneTTL, so that
-// a late or replayed copy of the cleared override loses to it.
+// a late or replayed copy of the cleared override loses to it. An override
+// may expire (zones.Override.Expires): each node then leaves it out of
+// Overrides by its own clock, with no message, and Run calls OnChange at
+// that moment (a timer set for the earliest expiry); the entry stays like
+// a tombstone, beating older copies, and is collected TombstoneTTL after
+// it expired.
 //
 // Versions are hybrid logical clock readings (hlc.go): wall-clock
 // milliseconds and a counter, advanced past every version a node receives,
@@ -49,7 +54,8 @@
 // and its votes are left out; a node that reaches fewer than half of the
 // members it knows is isolated and serves the last view it agreed on,
 // frozen, until it is reconnected. Both are in Status, the metrics and the
-// log.
+// log. Observations shows the verdicts behind the view, each observer's
+// with whether it votes (Quorum's own choice, not a copy of its rules).
 //
 // # Persistence
 //

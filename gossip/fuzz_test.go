@@ -14,6 +14,8 @@ func FuzzDecodeMessage(f *testing.F) {
 	e, o, b := sampleEntry(), sampleOverride(), sampleBeat()
 	f.Add(encodeVerdict(&e))
 	f.Add(encodeOverride(&o))
+	x := sampleExpiring()
+	f.Add(encodeOverride(&x))
 	f.Add(encodeBeat(&b))
 	f.Add(encodeLeave(leaveIntent{Node: "n1", Version: 1}))
 	f.Fuzz(func(t *testing.T, in []byte) {
@@ -53,7 +55,7 @@ func FuzzDecodeMessage(f *testing.F) {
 func FuzzDecodeState(f *testing.F) {
 	e, o, b := sampleEntry(), sampleOverride(), sampleBeat()
 	f.Add(encodeState(&stateMsg{}))
-	f.Add(encodeState(&stateMsg{Verdicts: []Entry{e, e}, Overrides: []overrideEntry{o}, Beats: []heartbeat{b}}))
+	f.Add(encodeState(&stateMsg{Verdicts: []Entry{e, e}, Overrides: []overrideEntry{o, sampleExpiring()}, Beats: []heartbeat{b}}))
 	f.Fuzz(func(t *testing.T, in []byte) {
 		s, err := decodeState(in)
 		if err != nil {
@@ -87,6 +89,7 @@ func FuzzDecodeStateFile(f *testing.F) {
 	tab := newTable()
 	tab.mergeVerdict(sampleEntry())
 	tab.mergeOverride(sampleOverride(), time.Time{})
+	tab.mergeOverride(sampleExpiring(), time.Time{})
 	tab.mergeBeat(sampleBeat())
 	good, err := encodeStateFile("n1", time.Unix(1700000000, 0), 42, tab, []Member{{Name: "n2", State: stateDead}})
 	if err != nil {
@@ -109,6 +112,14 @@ func FuzzDecodeStateFile(f *testing.F) {
 		}
 		if l.tab.digest() != l2.tab.digest() || len(l.members) != len(l2.members) {
 			t.Fatal("round trip changed the state")
+		}
+		// The digest hashes versions, not contents: compare the overrides
+		// whole, so that a field the file drops (Expires) shows.
+		a, b := l.tab.overrideEntries(), l2.tab.overrideEntries()
+		for i := range a {
+			if !same(a[i], b[i]) {
+				t.Fatalf("round trip changed override %+v into %+v", a[i], b[i])
+			}
 		}
 	})
 }

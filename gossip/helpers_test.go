@@ -112,10 +112,15 @@ type node struct {
 }
 
 // start creates a node and runs it until the test ends (or stop or kill).
+// Its OnChange signals n.changes, after calling cfg.OnChange if set.
 func start(t testing.TB, cfg Config) *node {
 	t.Helper()
 	n := &node{changes: make(chan struct{}, 1)}
+	also := cfg.OnChange // a test's own, called first
 	cfg.OnChange = func() {
+		if also != nil {
+			also()
+		}
 		select {
 		case n.changes <- struct{}{}:
 		default:
@@ -246,4 +251,57 @@ func verdict(s zones.State, reason string) zones.TargetVerdict {
 func stateOf(c *Cluster, target string) (zones.State, bool) {
 	v, ok := c.Verdicts()[target]
 	return v.State, ok
+}
+
+// fakeClock is an injected clock (Config.Now) that moves only when told.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (f *fakeClock) Now() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.t
+}
+
+func (f *fakeClock) Add(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.t = f.t.Add(d)
+}
+
+// bareCluster is a Cluster without memberlist (newCluster): it merges,
+// folds and answers, sends nothing, and must not Run.
+func bareCluster(t testing.TB, name string, now func() time.Time, onChange func()) *Cluster {
+	t.Helper()
+	c, err := newCluster(Config{Name: name, Insecure: true, MaxAge: 30 * time.Second, Now: now, OnChange: onChange, Log: testLog(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// changeTimes records when OnChange is called.
+type changeTimes struct {
+	mu    sync.Mutex
+	times []time.Time
+}
+
+func (r *changeTimes) record() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.times = append(r.times, time.Now())
+}
+
+// firstSince is the first call at or after t, if any.
+func (r *changeTimes) firstSince(t time.Time) (time.Time, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, x := range r.times {
+		if !x.Before(t) {
+			return x, true
+		}
+	}
+	return time.Time{}, false
 }

@@ -79,7 +79,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}, []string{"proto"}),
 		entries: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "meridian_gossip_state_entries",
-			Help: "Entries of the replicated state, by kind (verdict: every origin's, override: in force, tombstone: cleared, not yet expired).",
+			Help: "Entries of the replicated state, by kind (verdict: every origin's; override: in force; tombstone: cleared; expired: past its expiry time; the last two are kept for the tombstone TTL).",
 		}, []string{"kind"}),
 		overrides: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "meridian_gossip_overrides",
@@ -107,7 +107,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		m.netSent.WithLabelValues(p)
 		m.netRecv.WithLabelValues(p)
 	}
-	for _, k := range []string{"verdict", "override", "tombstone"} {
+	for _, k := range []string{"verdict", "override", "tombstone", "expired"} {
 		m.entries.WithLabelValues(k)
 	}
 	if reg != nil {

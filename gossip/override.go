@@ -3,6 +3,7 @@ package gossip
 import (
 	"fmt"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/meridian-gtm/meridian/zones"
@@ -59,6 +60,10 @@ func validOverride(o *zones.Override) error {
 		return bad("not UTF-8")
 	case o.Pool != canonicalPool(o.Pool):
 		return bad("pool %q is not lower-case and fully qualified", o.Pool)
+	case !o.Expires.IsZero() && o.Expires.Before(o.When):
+		// It would never be in force: a mistake (a unit, a time zone)
+		// that the writer should hear about, not a silent no-op.
+		return bad("expires %s before it was set %s", o.Expires.Format(time.RFC3339), o.When.Format(time.RFC3339))
 	}
 	return nil
 }

@@ -46,12 +46,17 @@ type stateFile struct {
 }
 
 type fileOverride struct {
-	Action  string    `json:"action"` // drain or pin
-	Pool    string    `json:"pool,omitempty"`
-	Region  string    `json:"region"`
-	Who     string    `json:"who,omitempty"`
-	Why     string    `json:"why,omitempty"`
-	When    time.Time `json:"when,omitzero"`
+	Action string    `json:"action"` // drain or pin
+	Pool   string    `json:"pool,omitempty"`
+	Region string    `json:"region"`
+	Who    string    `json:"who,omitempty"`
+	Why    string    `json:"why,omitempty"`
+	When   time.Time `json:"when,omitzero"`
+	// Expires is absent from files written before overrides could expire,
+	// and when the override never does; either way it reads back zero.
+	// Absent when zero, so that a file without expiring overrides still
+	// reads in a build that does not know the field.
+	Expires time.Time `json:"expires,omitzero"`
 	Version uint64    `json:"version"`
 	Node    string    `json:"node"`
 	Cleared bool      `json:"cleared,omitempty"`
@@ -160,8 +165,8 @@ func decodeStateFile(b []byte) (loaded, error) {
 		if !ok {
 			return loaded{}, fmt.Errorf("state file: overrides[%d]: action %q: %w", i, o.Action, ErrMalformed)
 		}
-		e := overrideEntry{O: zones.Override{Action: a, Pool: o.Pool, Region: o.Region, Who: o.Who, Why: o.Why, When: o.When},
-			Version: o.Version, Node: o.Node, Cleared: o.Cleared}
+		e := overrideEntry{O: zones.Override{Action: a, Pool: o.Pool, Region: o.Region, Who: o.Who, Why: o.Why, When: o.When,
+			Expires: o.Expires}, Version: o.Version, Node: o.Node, Cleared: o.Cleared}
 		if err := validOverrideEntry(&e); err != nil {
 			return loaded{}, fmt.Errorf("state file: overrides[%d]: %w", i, err)
 		}
@@ -197,7 +202,7 @@ func encodeStateFile(node string, saved time.Time, clock uint64, t *table, membe
 		Overrides: []fileOverride{}, Verdicts: []fileVerdict{}, Heartbeats: []fileBeat{}, Members: []fileMember{}}
 	for _, o := range t.overrideEntries() {
 		f.Overrides = append(f.Overrides, fileOverride{Action: o.O.Action.String(), Pool: o.O.Pool, Region: o.O.Region,
-			Who: o.O.Who, Why: o.O.Why, When: o.O.When, Version: o.Version, Node: o.Node, Cleared: o.Cleared})
+			Who: o.O.Who, Why: o.O.Why, When: o.O.When, Expires: o.O.Expires, Version: o.Version, Node: o.Node, Cleared: o.Cleared})
 	}
 	for _, h := range t.held() {
 		f.Verdicts = append(f.Verdicts, fileVerdict{Origin: h.Origin, Target: h.Target, State: h.Verdict.State.String(),

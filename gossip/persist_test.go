@@ -252,6 +252,46 @@ func TestStateFile(t *testing.T) {
 	}
 }
 
+// TestStateFileExpires: an override's Expires survives the state file,
+// and a file written before overrides could expire (no expires field)
+// still reads, its overrides never expiring.
+func TestStateFileExpires(t *testing.T) {
+	tab := newTable()
+	x := sampleExpiring()
+	tab.mergeOverride(x, time.Time{})
+	data, err := encodeStateFile("n1", time.Now(), 1, tab, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), `"expires": "2023-11-15T00:13:20.0000005Z"`) {
+		t.Errorf("the file does not say when the override expires:\n%s", data)
+	}
+	l, err := decodeStateFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := l.tab.overrideEntries(); len(got) != 1 || !same(got[0], x) {
+		t.Errorf("read back %+v, want %+v", got, x)
+	}
+
+	old := `{"format": 1, "node": "n1", "saved": "2025-06-15T15:06:40Z", "clock": 114688000000000003,
+	  "overrides": [{"action": "drain", "region": "eu-west", "who": "alice", "when": "2025-06-15T15:06:40Z",
+	    "version": 114688000000000002, "node": "n1"}],
+	  "verdicts": [], "heartbeats": [], "members": []}`
+	l, err = decodeStateFile([]byte(old))
+	if err != nil {
+		t.Fatalf("a file without expires: %v", err)
+	}
+	if got := l.tab.overrideEntries(); len(got) != 1 || !got[0].O.Expires.IsZero() || got[0].O.Region != "eu-west" {
+		t.Errorf("a file without expires read back %+v", got)
+	}
+
+	bad := strings.Replace(string(data), `"expires": "2023-11-15T00:13:20.0000005Z"`, `"expires": "2023-11-14T00:00:00Z"`, 1)
+	if _, err := decodeStateFile([]byte(bad)); !errors.Is(err, ErrInvalidOverride) {
+		t.Errorf("a file with an override that expires before it was set: %v, want ErrInvalidOverride", err)
+	}
+}
+
 // TestRejoinAfterPeersRestart: a node whose peers all died and came back
 // (new memberlist instances on the same addresses, which join no one)
 // rejoins them by itself.

@@ -38,6 +38,20 @@ type Flags struct {
 // decide alone. Rise and fall are the observers' business: they vote
 // with verdicts, not with raw probe results.
 func Quorum(self string, live []string, entries []Entry, now time.Time, maxAge time.Duration, share float64) (map[string]zones.TargetVerdict, Flags) {
+	byTarget, flags := voters(self, live, entries, now, maxAge)
+	out := make(map[string]zones.TargetVerdict, len(byTarget))
+	for target, es := range byTarget {
+		out[target] = fold(es, share)
+	}
+	return out, flags
+}
+
+// voters is Quorum's choice of the entries that vote, by target (each
+// non-empty; they point into entries), and the flags: the fresh entries of
+// live origins, less this node's own under self-distrust. Quorum folds
+// them; Cluster.Observations shows which they are, so the two cannot
+// disagree.
+func voters(self string, live []string, entries []Entry, now time.Time, maxAge time.Duration) (map[string][]*Entry, Flags) {
 	isLive := make(map[string]bool, len(live)+1)
 	for _, n := range live {
 		isLive[n] = true
@@ -69,17 +83,17 @@ func Quorum(self string, live []string, entries []Entry, now time.Time, maxAge t
 	}
 	flags.SelfDistrust = own >= 2 && ownDown == own && peerUp
 
-	out := make(map[string]zones.TargetVerdict, len(byTarget))
-	for target, es := range byTarget {
-		if flags.SelfDistrust {
+	if flags.SelfDistrust {
+		for target, es := range byTarget {
 			es = slices.DeleteFunc(es, func(e *Entry) bool { return e.Origin == self })
+			if len(es) == 0 {
+				delete(byTarget, target)
+			} else {
+				byTarget[target] = es
+			}
 		}
-		if len(es) == 0 {
-			continue
-		}
-		out[target] = fold(es, share)
 	}
-	return out, flags
+	return byTarget, flags
 }
 
 // need is how many of n observers make a quorum.

@@ -133,11 +133,29 @@ func (t *table) originSum(origin string) uint64 {
 	return s
 }
 
+// expired reports whether o is an override (not a tombstone) whose
+// Expires has come at now: it is no longer in force, though its entry
+// stays, so that its version still beats older copies under its key.
+func (o *overrideEntry) expired(now time.Time) bool {
+	return !o.Cleared && !o.O.Expires.IsZero() && !now.Before(o.O.Expires)
+}
+
+// retired is when o went out of force for good, which TombstoneTTL counts
+// from: its version's time for a tombstone, its Expires for an override
+// that expires, zero for one in force until cleared.
+func (o *overrideEntry) retired() time.Time {
+	if o.Cleared {
+		return versionTime(o.Version)
+	}
+	return o.O.Expires
+}
+
 // mergeOverride keeps o if it is newer (by version, then writer) than the
-// entry under its key. A tombstone older than tombHorizon is refused: it
-// has expired. It reports whether o was kept.
+// entry under its key. A tombstone, or an override that expired, retired
+// before tombHorizon is refused: every node has collected it, or will. It
+// reports whether o was kept.
 func (t *table) mergeOverride(o overrideEntry, tombHorizon time.Time) bool {
-	if o.Cleared && versionTime(o.Version).Before(tombHorizon) {
+	if r := o.retired(); !r.IsZero() && r.Before(tombHorizon) {
 		return false
 	}
 	k := OverrideKey(o.O.Action, o.O.Pool, o.O.Region)
@@ -150,8 +168,10 @@ func (t *table) mergeOverride(o overrideEntry, tombHorizon time.Time) bool {
 
 // gc drops verdict entries last known to hold before verdictHorizon (those
 // of origins long gone, retractions, verdicts nobody vouched for since),
-// heartbeats of origins without entries, and tombstones written before
-// tombHorizon. Overrides in force never expire. It returns how many
+// heartbeats of origins without entries, and tombstones and expired
+// overrides retired before tombHorizon (an expired override is kept as
+// long as a tombstone would be, so that it beats a late older copy the
+// same way). Overrides in force are never collected. It returns how many
 // entries it dropped.
 func (t *table) gc(verdictHorizon, tombHorizon time.Time) int {
 	n := 0
@@ -173,7 +193,7 @@ func (t *table) gc(verdictHorizon, tombHorizon time.Time) int {
 		}
 	}
 	for k, o := range t.overrides {
-		if o.Cleared && versionTime(o.Version).Before(tombHorizon) {
+		if r := o.retired(); !r.IsZero() && r.Before(tombHorizon) {
 			delete(t.overrides, k)
 			n++
 		}
@@ -235,35 +255,54 @@ func (t *table) overrideEntries() []overrideEntry {
 	return out
 }
 
-// live is the overrides in force (no tombstones), sorted by action, pool
-// and region.
-func (t *table) live() []zones.Override {
+// live is the overrides in force at now (no tombstones, none expired),
+// sorted by action, pool and region.
+func (t *table) live(now time.Time) []zones.Override {
 	var out []zones.Override
 	for _, o := range t.overrides {
-		if !o.Cleared {
+		if !o.Cleared && !o.expired(now) {
 			out = append(out, o.O)
 		}
 	}
-	slices.SortFunc(out, func(a, b zones.Override) int {
-		return cmp.Or(cmp.Compare(a.Action, b.Action), cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.Region, b.Region))
-	})
+	slices.SortFunc(out, compareOverrides)
 	return out
 }
 
-// counts is how many verdict entries, live overrides and tombstones the
-// table holds.
-func (t *table) counts() (verdicts, overrides, tombstones int) {
+// compareOverrides orders overrides by action, pool and region: the order
+// of Overrides, in which no two overrides compare equal (a key names one).
+func compareOverrides(a, b zones.Override) int {
+	return cmp.Or(cmp.Compare(a.Action, b.Action), cmp.Compare(a.Pool, b.Pool), cmp.Compare(a.Region, b.Region))
+}
+
+// nextExpiry is the earliest Expires after now of an override in force;
+// zero if none expires.
+func (t *table) nextExpiry(now time.Time) time.Time {
+	var next time.Time
+	for _, o := range t.overrides {
+		if e := o.O.Expires; !o.Cleared && e.After(now) && (next.IsZero() || e.Before(next)) {
+			next = e
+		}
+	}
+	return next
+}
+
+// counts is how many verdict entries, overrides in force, tombstones and
+// expired overrides the table holds at now.
+func (t *table) counts(now time.Time) (verdicts, overrides, tombstones, expired int) {
 	for _, byTarget := range t.verdicts {
 		verdicts += len(byTarget)
 	}
 	for _, o := range t.overrides {
-		if o.Cleared {
+		switch {
+		case o.Cleared:
 			tombstones++
-		} else {
+		case o.expired(now):
+			expired++
+		default:
 			overrides++
 		}
 	}
-	return verdicts, overrides, tombstones
+	return verdicts, overrides, tombstones, expired
 }
 
 // digest hashes the identity and version of every entry (verdicts of all
