@@ -194,6 +194,7 @@ type Member struct {
 // PoolStatus is one pool's health and where it sends clients now.
 type PoolStatus struct {
 	Pool    string         `json:"pool"`
+	Policy  string         `json:"policy"` // nearest, weighted, failover
 	Regions []RegionStatus `json:"regions"`
 	// Answering maps a continent code ("EU") to the region that answers
 	// its clients now.
@@ -218,7 +219,9 @@ type ObserverVerdict struct {
 	Verdict string    `json:"verdict"`
 	Reason  string    `json:"reason,omitempty"`
 	Checked time.Time `json:"checked,omitzero"`
-	Lagging bool      `json:"lagging,omitempty"` // no longer vouched for
+	// Lagging: it does not count in the quorum now (stale or no longer
+	// vouched for, or its node is dead or distrusts itself).
+	Lagging bool `json:"lagging,omitempty"`
 }
 
 // Preview is what an override would do, the body of a dry_run.

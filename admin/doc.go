@@ -24,6 +24,7 @@
 //	GET    /api/v1/explain           read     ?client=&name=&type= → ExplainResult
 //	POST   /api/v1/reload            operate  ?reason= → ReloadResponse; 400 with file:line for a bad config
 //	GET    /api/v1/audit             read     ?since=RFC3339&limit= → AuditResponse, newest last
+//	GET    /api/v1/events            read     Server-Sent Events of Event (replay: Last-Event-ID, ?since_seq=, ?history=≤1h)
 //
 // A request is checked in this order, and a refusal changes nothing:
 //
@@ -72,7 +73,19 @@
 // cannot be audited is not made. It then writes the result line (status,
 // message, overrides after) and syncs it before answering; a change made
 // whose outcome cannot be written is answered 500, never 2xx. Mutations
-// refused for their token, role or body are audited as one result line.
+// refused for their token, role or body are audited as one result line,
+// at most 20 a second (a flood of unauthenticated calls must not fill the
+// disk); the next line written counts those left out.
 // Mutations are serialized, so each before/after is exact. Node records
 // overrides received by gossip and expiries with Audit.Record.
+//
+// # Events and notifications
+//
+// Node publishes what changes (verdict flips, overrides set, cleared and
+// expired, membership, isolation, self-distrust, config loads) to the
+// server's Events hub, which keeps the last hour (at most 4096) for
+// replay and streams them at /api/v1/events. A Notifier posts the events
+// its hooks ask for to webhook URLs, signed with HMAC-SHA256 over
+// "<timestamp>.<body>" (see VerifySignature), retried with backoff from a
+// bounded queue that never blocks the node.
 package admin

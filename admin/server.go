@@ -48,7 +48,18 @@ type Server struct {
 	// mutateMu serializes mutations, so each one's before and after in
 	// the audit log are exactly what it saw and left.
 	mutateMu sync.Mutex
+
+	// refusals bounds the audit lines written for refused requests, so a
+	// flood of unauthenticated calls cannot fill the disk or its sync
+	// bandwidth; those left out are counted in the next line written.
+	refusalMu  sync.Mutex
+	refusalWin time.Time // start of the current one-second window
+	refusalN   int       // lines written in it
+	suppressed int       // refusals not written since the last line
 }
+
+// maxRefusalLines is how many refused requests a second get an audit line.
+const maxRefusalLines = 20
 
 // NewServer validates cfg, fills its defaults and returns a Server over b.
 // now stamps audit entries and computes expiry times.
@@ -300,8 +311,25 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need Role)
 // refused audits a mutation refused before it reached the backend. The
 // answer does not wait on it: nothing changed.
 func (s *Server) refused(r *http.Request, c *call, action string, e *Error) {
+	msg := e.Detail
+	s.refusalMu.Lock()
+	now := s.now()
+	if now.Sub(s.refusalWin) >= time.Second || now.Before(s.refusalWin) {
+		s.refusalWin, s.refusalN = now, 0
+	}
+	if s.refusalN >= maxRefusalLines {
+		s.suppressed++
+		s.refusalMu.Unlock()
+		return
+	}
+	s.refusalN++
+	if s.suppressed > 0 {
+		msg += fmt.Sprintf(" (and %d refused requests before this one not audited: over %d a second)", s.suppressed, maxRefusalLines)
+		s.suppressed = 0
+	}
+	s.refusalMu.Unlock()
 	err := s.audit.Record(Entry{ID: c.id, Phase: PhaseResult, TokenID: c.token.ID, Source: c.source, Action: action,
-		Target: r.URL.Path, Result: &Result{Status: e.Status, Message: e.Detail}})
+		Target: r.URL.Path, Result: &Result{Status: e.Status, Message: msg}})
 	if err != nil && !errors.Is(err, ErrNoAuditFile) {
 		s.log.Error("admin audit of refused request failed", "action", action, "status", e.Status, "err", err)
 	}

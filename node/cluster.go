@@ -89,6 +89,7 @@ func (n *Node) joinCluster(ctx context.Context) {
 	if k, err := n.cluster.Join(jctx); err != nil {
 		n.log.Warn("cluster join failed; serving alone and re-joining in the background", "err", err)
 	} else {
+		n.joined.Store(true)
 		n.log.Info("cluster joined", "contacted", k)
 	}
 	n.healthChanged(0)
@@ -167,7 +168,7 @@ func (n *Node) reassign(cfg *zones.Config) {
 	}
 	n.assignedFor = key
 	ts := n.assignTargets(cfg)
-	n.prober.SetTargets(ts)
+	n.setTargets(ts)
 	n.log.Info("probe assignment", "members", len(names), "targets_probed", len(ts))
 }
 
@@ -218,6 +219,15 @@ func (n *Node) foldInputs(cfg *zones.Config) (zones.HealthView, []zones.Override
 		n.shareVerdicts(verdicts)
 		verdicts = n.cluster.Verdicts()
 		overrides = n.cluster.Overrides()
+	} else {
+		for _, e := range n.local.entries(n.now()) {
+			if e.live() {
+				overrides = append(overrides, e.o)
+			}
+		}
+		slices.SortFunc(overrides, func(a, b zones.Override) int {
+			return strings.Compare(gossip.OverrideKey(a.Action, a.Pool, a.Region), gossip.OverrideKey(b.Action, b.Pool, b.Region))
+		})
 	}
 	return zones.FoldHealth(cfg, verdicts), overrides
 }

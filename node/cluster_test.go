@@ -108,6 +108,14 @@ func newTestCluster(t *testing.T, n int) *testCluster {
 // with the given fall and rise, by observers nodes each (0: every node).
 func newTestClusterWith(t *testing.T, n int, interval string, fall, rise, observers int) *testCluster {
 	t.Helper()
+	return newTestClusterExtra(t, n, interval, fall, rise, observers, nil)
+}
+
+// newTestClusterExtra is newTestClusterWith whose node configs end with
+// extra(i, dir), when extra is not nil: more settings for node i, whose
+// config file is in dir.
+func newTestClusterExtra(t *testing.T, n int, interval string, fall, rise, observers int, extra func(i int, dir string) string) *testCluster {
+	t.Helper()
 	c := &testCluster{t: t, dir: t.TempDir(), eps: map[string]*clusterEndpoint{}}
 	for _, r := range clusterRegions {
 		c.eps[r] = newClusterEndpoint(t)
@@ -151,6 +159,10 @@ endpoints = [%q]
 	for i := range n {
 		name := fmt.Sprintf("node%d", i+1)
 		cfg := filepath.Join(c.dir, name+".toml")
+		more := ""
+		if extra != nil {
+			more = extra(i, c.dir)
+		}
 		must(t, os.WriteFile(cfg, []byte(fmt.Sprintf(`zones = "zones"
 geoip = %q
 [dns]
@@ -162,7 +174,7 @@ listen = "127.0.0.%d:0"
 key_file = "gossip.key"
 label = "meridian-test"
 state_dir = "state/%s"
-`, geo, name, clusterRegions[i%3], 71+i, name)), 0o644))
+%s`, geo, name, clusterRegions[i%3], 71+i, name, more)), 0o644))
 		c.nodes = append(c.nodes, &clusterNode{name: name, cfg: cfg})
 	}
 	for i := range c.nodes {

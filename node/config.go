@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meridian-gtm/meridian/admin"
 	"github.com/meridian-gtm/meridian/zones"
 )
 
@@ -33,6 +34,13 @@ type Config struct {
 	// Cluster, when its Listen is set, makes this node one of a gossip
 	// cluster; without it the node runs alone.
 	Cluster ClusterConfig `toml:"cluster"`
+	// Admin, when its Listen is set, serves the admin HTTP API (status,
+	// overrides, explain, reload, audit, events, metrics).
+	Admin admin.Config `toml:"admin"`
+	// Notify are webhooks that get verdict flips, overrides, expiries,
+	// isolation and self-distrust as signed JSON (needs the admin API,
+	// whose events they carry).
+	Notify []admin.HookConfig `toml:"notify"`
 
 	// Version is the build's version, announced to the cluster; set by
 	// the binary, not the file.
@@ -103,6 +111,23 @@ func LoadConfig(file string) (Config, error) {
 	cfg.GeoIP = resolve(dir, cfg.GeoIP)
 	cfg.Cluster.KeyFile = resolve(dir, cfg.Cluster.KeyFile)
 	cfg.Cluster.StateDir = resolve(dir, cfg.Cluster.StateDir)
+	for _, p := range []*string{&cfg.Admin.AuditFile, &cfg.Admin.TLSCert, &cfg.Admin.TLSKey, &cfg.Admin.TLSClientCA} {
+		*p = resolve(dir, *p)
+	}
+	for i := range cfg.Notify {
+		cfg.Notify[i].SecretFile = resolve(dir, cfg.Notify[i].SecretFile)
+		if err := cfg.Notify[i].Validate(); err != nil {
+			return Config{}, fmt.Errorf("%s: notify[%d]: %w: %w", file, i, err, zones.ErrInvalid)
+		}
+	}
+	if len(cfg.Notify) > 0 && cfg.Admin.Listen == "" {
+		return Config{}, fmt.Errorf("%s: notify needs the admin API, whose events it sends: set admin.listen: %w", file, zones.ErrInvalid)
+	}
+	if cfg.Admin.Listen != "" {
+		if err := cfg.Admin.Validate(); err != nil {
+			return Config{}, fmt.Errorf("%s: %w: %w", file, err, zones.ErrInvalid)
+		}
+	}
 	if err := cfg.Cluster.validate(); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", file, err)
 	}

@@ -3,10 +3,8 @@ package node
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"maps"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/meridian-gtm/meridian/probes"
@@ -135,27 +133,27 @@ func (n *Node) healthChanged(kicked int64) bool {
 	h, overrides := n.foldInputs(cfg)
 	old := n.published
 	sameH := sameHealth(old, h)
-	sameO := n.cluster == nil || slices.EqualFunc(overrides, n.publishedOverrides, sameOverride)
+	sameO := slices.EqualFunc(overrides, n.publishedOverrides, sameOverride)
 	if sameH && sameO {
+		n.notice() // membership or isolation may have changed
 		return false
 	}
-	// Publish first: the log lines are for people, the answers for
-	// everyone.
-	if n.cluster != nil {
-		n.store.SetHealthAndOverrides(h, overrides)
-	} else {
-		n.store.SetHealth(h)
-	}
+	// Publish first: the log lines and events are for people, the answers
+	// for everyone.
+	n.store.SetHealthAndOverrides(h, overrides)
 	if kicked != 0 {
 		n.publishDelay.Observe(time.Since(time.Unix(0, kicked)).Seconds())
 	}
 	n.published = h
 	n.publishes.Inc()
-	n.logHealthChanges(old, h)
+	changes := healthChanges(old, h)
+	n.logHealthChanges(changes)
+	n.publishHealthEvents(changes)
 	if !sameO {
 		n.logOverrideChanges(n.publishedOverrides, overrides)
 		n.publishedOverrides = overrides
 	}
+	n.notice()
 	return true
 }
 
@@ -174,40 +172,51 @@ func (n *Node) logOverrideChanges(old, cur []zones.Override) {
 }
 
 func sameOverride(a, b zones.Override) bool {
-	return a.Action == b.Action && a.Pool == b.Pool && a.Region == b.Region && a.Who == b.Who && a.Why == b.Why && a.When.Equal(b.When)
+	return a.Action == b.Action && a.Pool == b.Pool && a.Region == b.Region && a.Who == b.Who && a.Why == b.Why &&
+		a.When.Equal(b.When) && a.Expires.Equal(b.Expires)
 }
 
-// logHealthChanges logs what changed between two health views, one line
+// regionChange is one region's verdict flip, with the pools it moved.
+type regionChange struct {
+	region, from, to, reason string
+	pools                    []string // sorted
+}
+
+// healthChanges lists what changed between two health views, one entry
 // per region, state change and reason, however many pools share it: an
-// endpoint that a hundred pools use going down is one line naming how many
-// pools moved, not a hundred.
-func (n *Node) logHealthChanges(old, h zones.HealthView) {
-	type change struct{ region, from, to, reason string }
-	pools := map[change][]string{}
+// endpoint that a hundred pools use going down is one change naming a
+// hundred pools, not a hundred changes.
+func healthChanges(old, h zones.HealthView) []regionChange {
+	type key struct{ region, from, to, reason string }
+	pools := map[key][]string{}
 	for k, v := range h {
 		if ov := old[k]; ov.State != v.State {
-			c := change{k.Region, ov.State.String(), v.State.String(), v.Reason}
+			c := key{k.Region, ov.State.String(), v.State.String(), v.Reason}
 			pools[c] = append(pools[c], k.Pool)
 		}
 	}
 	for k, ov := range old {
 		if _, ok := h[k]; !ok && ov.State != zones.Up {
-			c := change{k.Region, ov.State.String(), "up", "recovered"}
+			c := key{k.Region, ov.State.String(), "up", "recovered"}
 			pools[c] = append(pools[c], k.Pool)
 		}
 	}
-	changes := slices.SortedFunc(maps.Keys(pools), func(a, b change) int {
+	keys := slices.SortedFunc(maps.Keys(pools), func(a, b key) int {
 		return cmp.Or(cmp.Compare(a.region, b.region), cmp.Compare(a.to, b.to), cmp.Compare(a.reason, b.reason))
 	})
-	for _, c := range changes {
-		ps := pools[c]
+	out := make([]regionChange, 0, len(keys))
+	for _, k := range keys {
+		ps := pools[k]
 		slices.Sort(ps)
-		const shown = 5
-		list := strings.Join(ps[:min(len(ps), shown)], " ")
-		if len(ps) > shown {
-			list += fmt.Sprintf(" and %d more", len(ps)-shown)
-		}
-		n.log.Warn("member health changed", "region", c.region, "from", c.from, "to", c.to, "reason", c.reason, "pools", len(ps), "pool_names", list)
+		out = append(out, regionChange{k.region, k.from, k.to, k.reason, ps})
+	}
+	return out
+}
+
+// logHealthChanges logs each change, one line per region.
+func (n *Node) logHealthChanges(changes []regionChange) {
+	for _, c := range changes {
+		n.log.Warn("member health changed", "region", c.region, "from", c.from, "to", c.to, "reason", c.reason, "pools", len(c.pools), "pool_names", poolList(c.pools))
 	}
 }
 

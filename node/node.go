@@ -1,6 +1,7 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meridian-gtm/meridian/admin"
 	"github.com/meridian-gtm/meridian/dnsserver"
 	"github.com/meridian-gtm/meridian/geo"
 	"github.com/meridian-gtm/meridian/gossip"
@@ -55,6 +57,27 @@ type Node struct {
 	assignedFor        string          // the live members the prober's targets were assigned for; under healthMu
 	sharedVerdicts     atomic.Bool     // this node has given the cluster verdicts since it started
 	healthMetrics
+
+	// The admin API; nil when admin.listen is not set.
+	admin    *admin.Server
+	adminLn  net.Listener
+	notifier *admin.Notifier
+	// overrideMu serializes override changes from the API, so a safety
+	// rail judges the overrides the change replaces.
+	overrideMu sync.Mutex
+	local      localOverrides // a lone node's overrides
+	noticed    seenState      // what notice last saw; under healthMu
+	joined     atomic.Bool    // the cluster join succeeded (or the node runs alone)
+	now        func() time.Time
+	hash       atomic.Pointer[string] // the zone files' hash, as last loaded
+	assigned   atomic.Int64           // targets this node probes
+	firstRound atomic.Bool            // ready has seen every target judged once
+}
+
+// setTargets gives the prober its targets.
+func (n *Node) setTargets(ts []zones.Target) {
+	n.prober.SetTargets(ts)
+	n.assigned.Store(int64(len(ts)))
 }
 
 type nodeMetrics struct {
@@ -99,7 +122,7 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: log, store: store, reg: prometheus.NewRegistry(), healthKick: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, log: log, store: store, reg: prometheus.NewRegistry(), healthKick: make(chan struct{}, 1), now: time.Now}
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	n.metrics.reloads = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meridian_config_reloads_total",
@@ -109,7 +132,7 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 		Name: "meridian_config_last_reload_success_timestamp_seconds",
 		Help: "When a configuration was last loaded successfully.",
 	})
-	n.reg.MustRegister(n.metrics.reloads, n.metrics.lastLoad)
+	n.reg.MustRegister(n.metrics.reloads, n.metrics.lastLoad, snapshotCollector{store}, buildInfo(cmp.Or(cfg.Version, "dev")))
 	n.metrics.lastLoad.SetToCurrentTime()
 	n.seen, _ = n.fingerprint()
 	n.newHealthMetrics()
@@ -117,6 +140,7 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	n.hash.Store(&hash)
 	if n.cluster, err = n.newCluster(cfg, hash); err != nil {
 		return nil, err
 	}
@@ -126,6 +150,10 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 		n.published = zones.FoldHealth(zc, n.cluster.Verdicts())
 		n.publishedOverrides = n.cluster.Overrides()
 		store.SetHealthAndOverrides(n.published, n.publishedOverrides)
+	}
+	n.local.kick, n.local.self = n.kickHealth, n.name()
+	if n.cluster == nil {
+		n.joined.Store(true) // alone by configuration
 	}
 	n.loadShapes.Set(float64(b.Shapes()))
 	store.OnPublish(n.observePublish)
@@ -138,7 +166,7 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 		popts.UserAgent = "meridian-probe/1 (" + n.cluster.Name() + ")"
 	}
 	n.prober = probes.New(popts, n.reg)
-	n.prober.SetTargets(n.assignTargets(zc))
+	n.setTargets(n.assignTargets(zc))
 	h := dnsserver.NewHandler(log, store, dnsserver.NewMetrics(n.reg))
 	n.dns, err = dnsserver.NewServer(log, dnsserver.Config{
 		Listen:         cfg.DNS.Listen,
@@ -156,6 +184,16 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("metrics listener: %w", err)
 		}
 	}
+	if err := n.newAdmin(cfg.Admin); err != nil {
+		n.closeCluster()
+		if n.metricsLn != nil {
+			n.metricsLn.Close()
+		}
+		return nil, err
+	}
+	n.healthMu.Lock()
+	n.notice() // what is in force at start is not news
+	n.healthMu.Unlock()
 	info := g.Info()
 	log.Info("node loaded", "zones", len(zc.Zones), "pool_shapes", b.Shapes(), "geoip", cfg.GeoIP, "geoip_type", info.DatabaseType, "geoip_networks", info.Networks, "took", time.Since(start).Round(time.Millisecond))
 	return n, nil
@@ -231,6 +269,20 @@ func (n *Node) Run(ctx context.Context) error {
 			srv.Close()
 		}()
 	}
+	if n.admin != nil {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			if err := n.admin.Serve(ctx, n.adminLn); err != nil {
+				n.log.Error("admin API", "err", err)
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			n.notifier.Run(ctx, n.admin.Events())
+		}()
+	}
+	defer n.local.stop()
 	if n.cfg.WatchInterval.Duration > 0 {
 		wg.Add(1)
 		go func() {
@@ -254,10 +306,12 @@ func (n *Node) Reload() error {
 	if err != nil {
 		n.metrics.reloads.WithLabelValues("error").Inc()
 		n.log.Error("reload rejected, still serving the previous config", "err", err)
+		n.publishEvent(admin.Event{Type: admin.EventConfig, To: "rejected", Detail: err.Error()})
 		return err
 	}
 	n.metrics.reloads.WithLabelValues("ok").Inc()
 	n.metrics.lastLoad.SetToCurrentTime()
+	n.publishEvent(admin.Event{Type: admin.EventConfig, To: "loaded", Detail: "config hash " + n.configHash()})
 	n.log.Info("reloaded", "zones", len(n.store.Load().Inputs.Config.Zones))
 	return nil
 }
@@ -282,13 +336,14 @@ func (n *Node) reload() error {
 	if err != nil {
 		return err
 	}
-	if n.cluster != nil {
-		if hash, err := zoneHash(n.cfg.Zones); err == nil {
+	if hash, err := zoneHash(n.cfg.Zones); err == nil {
+		n.hash.Store(&hash)
+		if n.cluster != nil {
 			n.cluster.SetConfigHash(hash)
 		}
 	}
 	n.healthMu.Lock()
-	n.prober.SetTargets(n.assignTargets(b.Config()))
+	n.setTargets(n.assignTargets(b.Config()))
 	n.healthMu.Unlock()
 	n.kickHealth() // members may have come or gone
 	return nil
