@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strings"
 )
 
 // Error is the API's one error shape: every non-2xx answer is an Error as
@@ -58,15 +59,21 @@ func backendError(err error) *Error {
 	case errors.As(err, &ae):
 		return ae
 	case errors.Is(err, ErrConflict):
-		return apiError(http.StatusConflict, err.Error())
+		return apiError(http.StatusConflict, detail(err, ErrConflict))
 	case errors.Is(err, ErrNotFound):
-		return apiError(http.StatusNotFound, err.Error())
+		return apiError(http.StatusNotFound, detail(err, ErrNotFound))
 	case errors.Is(err, ErrInvalid):
-		return apiError(http.StatusBadRequest, err.Error())
+		return apiError(http.StatusBadRequest, detail(err, ErrInvalid))
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return apiError(http.StatusServiceUnavailable, err.Error())
 	}
 	return apiError(http.StatusInternalServerError, err.Error())
+}
+
+// detail is err's text without the sentinel's word in front ("conflict:
+// "), which the error field already says.
+func detail(err, sentinel error) string {
+	return strings.TrimPrefix(err.Error(), sentinel.Error()+": ")
 }
 
 // writeJSON answers with status and v as JSON.

@@ -3,13 +3,16 @@ package node
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -371,6 +374,25 @@ secret_file = %q
 	must(t, os.Remove(file))
 	must(t, os.Rename(file+".saved", file))
 
+	// Node 1 reported each kind of change on its events stream: eu-west's
+	// flips, the overrides set, cleared and expired; and a member leaving.
+	c.nodes[2].stop()
+	waitFor(t, 15*time.Second, func() error {
+		seen := map[admin.EventType]bool{}
+		for _, ev := range n1.admin.Events().Recent(time.Hour) {
+			switch {
+			case ev.Type == admin.EventVerdict && ev.Region == "eu-west" && ev.To == "down",
+				ev.Type == admin.EventMember && ev.Member == "node3" && ev.To != "alive",
+				ev.Type == admin.EventOverrideSet, ev.Type == admin.EventOverrideCleared, ev.Type == admin.EventOverrideExpired:
+				seen[ev.Type] = true
+			}
+		}
+		if len(seen) != 5 {
+			return fmt.Errorf("node1's events hold only %v", seen)
+		}
+		return nil
+	})
+
 	// The probes of liveness and readiness need no token; metrics do.
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 401} {
 		if got := call(t, n1, "", "GET", path, nil, nil); got != want {
@@ -387,4 +409,138 @@ func hasMove(moves []admin.Move, scope, code, from, to string) bool {
 		}
 	}
 	return false
+}
+
+// startLone starts a node alone on the demo config, with its zones copied
+// to dir (so a test may edit them) and its admin API on a free port.
+func startLone(t *testing.T, dir string) *Node {
+	t.Helper()
+	cfg, err := LoadConfig("../deploy/demo/node.toml")
+	must(t, err)
+	must(t, os.MkdirAll(filepath.Join(dir, "zones"), 0o755))
+	data, err := os.ReadFile("../deploy/demo/zones/gslb.example.com.toml")
+	must(t, err)
+	must(t, os.WriteFile(filepath.Join(dir, "zones", "gslb.example.com.toml"), data, 0o644))
+	cfg.Zones = filepath.Join(dir, "zones")
+	cfg.DNS.Listen = []string{"127.0.0.1:0"}
+	cfg.WatchInterval = Duration{}
+	cfg.Admin.Listen = "127.0.0.1:0"
+	cfg.Admin.AuditFile = filepath.Join(dir, "audit.jsonl")
+	cfg.Admin.Tokens = []admin.TokenConfig{
+		{ID: "test-read", Role: admin.RoleRead, Hash: admin.HashToken(testReadToken)},
+		{ID: "test-operate", Role: admin.RoleOperate, Hash: admin.HashToken(testOperateToken)},
+	}
+	n, err := New(slog.New(slog.NewTextHandler(logWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn})), cfg)
+	must(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		n.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
+	return n
+}
+
+// A node alone takes overrides too (in memory), with the same previews,
+// safety rails, expiry, audit and events; its API reloads the config with
+// file:line errors and keeps serving the last good one.
+func TestAdminLoneNode(t *testing.T) {
+	dir := t.TempDir()
+	n := startLone(t, dir)
+	www := "www.gslb.example.com."
+
+	// Names the API cannot act on: 400 or 404 with the reason.
+	for _, tc := range []struct {
+		body map[string]any
+		want int
+	}{
+		{map[string]any{"action": "pin", "pool": "nope.gslb.example.com", "region": "eu-west", "reason": "x"}, 400},
+		{map[string]any{"action": "pin", "pool": "db.gslb.example.com", "region": "ap-southeast", "reason": "x"}, 400},
+		{map[string]any{"action": "drain", "pool": "*", "region": "mars", "reason": "x"}, 400},
+	} {
+		if got := call(t, n, testOperateToken, "POST", "/api/v1/overrides", tc.body, nil); got != tc.want {
+			t.Errorf("%v: %d, want %d", tc.body, got, tc.want)
+		}
+	}
+	if got := call(t, n, testOperateToken, "DELETE", "/api/v1/overrides/pin:"+www, nil, nil); got != 404 {
+		t.Errorf("clearing an override not in force: %d, want 404", got)
+	}
+
+	// Draining ap-southeast moves Asia, and Japan (a country with a geo
+	// rule) to its rule's next region.
+	var pv admin.Preview
+	body := map[string]any{"action": "drain", "pool": www, "region": "ap-southeast", "reason": "x", "dry_run": true}
+	if got := call(t, n, testOperateToken, "POST", "/api/v1/overrides", body, &pv); got != 200 {
+		t.Fatalf("preview: %d", got)
+	}
+	asia := slices.ContainsFunc(pv.Moves, func(m admin.Move) bool { return m.Scope == "continent" && m.Code == "AS" && m.From == "ap-southeast" })
+	if !hasMove(pv.Moves, "country", "JP", "ap-southeast", "us-east") || !asia {
+		t.Errorf("preview of draining ap-southeast: %+v", pv.Moves)
+	}
+	for _, m := range pv.Moves {
+		if m.Scope == "country" && m.Code != "JP" {
+			t.Errorf("a country without a geo rule in the preview: %+v", m)
+		}
+	}
+
+	// An expiring pin: in force at once, then gone by itself, audited and
+	// reported.
+	pin := map[string]any{"action": "pin", "pool": www, "region": "ap-southeast", "reason": "drill", "expires_in": "500ms"}
+	if got := call(t, n, testOperateToken, "POST", "/api/v1/overrides", pin, nil); got != 200 {
+		t.Fatalf("pin: %d", got)
+	}
+	if got, _ := askEU(t, n); got != "203.0.113.10" {
+		t.Fatalf("after the pin: %s", got)
+	}
+	waitAnswer(t, n, "198.51.100.10", 5*time.Second)
+	id := "pin:" + www
+	waitFor(t, 5*time.Second, func() error {
+		if !hasAudit(auditLines(t, filepath.Join(dir, "audit.jsonl")), "override.expire", id, 0) {
+			return fmt.Errorf("the expiry is not audited")
+		}
+		return nil
+	})
+	var types []admin.EventType
+	for _, ev := range n.admin.Events().Recent(time.Hour) {
+		types = append(types, ev.Type)
+	}
+	if !slices.Contains(types, admin.EventOverrideSet) || !slices.Contains(types, admin.EventOverrideExpired) {
+		t.Errorf("events: %v, want override.set and override.expired", types)
+	}
+
+	// A bad zone file: 400 naming file:line, the last good config serves.
+	zf := filepath.Join(dir, "zones", "gslb.example.com.toml")
+	good, err := os.ReadFile(zf)
+	must(t, err)
+	must(t, os.WriteFile(zf, append(good, []byte("\n[pools.bad]\npolicy = \"closest\"\n")...), 0o644))
+	req, err := http.NewRequest("POST", "http://"+n.AdminAddr()+"/api/v1/reload", nil)
+	must(t, err)
+	req.Header.Set("Authorization", "Bearer "+testOperateToken)
+	resp, err := http.DefaultClient.Do(req)
+	must(t, err)
+	msg, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 400 || !strings.Contains(string(msg), "gslb.example.com.toml:") {
+		t.Errorf("reload of a bad file: %d %s, want 400 with file:line", resp.StatusCode, msg)
+	}
+	if got, _ := askEU(t, n); got != "198.51.100.10" {
+		t.Errorf("after a rejected reload: %s", got)
+	}
+	must(t, os.WriteFile(zf, good, 0o644))
+	if got := call(t, n, testOperateToken, "POST", "/api/v1/reload", nil, nil); got != 200 {
+		t.Errorf("reload of the good file: %d", got)
+	}
+
+	// Status alone: one member, every pool, where Europe goes.
+	var st admin.Status
+	if got := call(t, n, testReadToken, "GET", "/api/v1/status", nil, &st); got != 200 {
+		t.Fatalf("status: %d", got)
+	}
+	if len(st.Members) != 1 || len(st.Pools) != 3 || st.Pools[len(st.Pools)-1].Answering["EU"] != "eu-west" {
+		t.Errorf("status: %+v", st)
+	}
 }

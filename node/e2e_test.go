@@ -153,6 +153,11 @@ func demoConfigT(t *testing.T, file string) node.Config {
 		t.Fatalf("LoadConfig(%s): %v", file, err)
 	}
 	cfg.WatchInterval = node.Duration{} // tests that want watching set it
+	if cfg.Admin.Listen != "" {
+		// The demo's admin port and audit file belong to `make run`.
+		cfg.Admin.Listen = "127.0.0.1:0"
+		cfg.Admin.AuditFile = filepath.Join(t.TempDir(), "audit.jsonl")
+	}
 	return cfg
 }
 
