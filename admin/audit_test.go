@@ -142,3 +142,34 @@ func TestAuditRecordAndRead(t *testing.T) {
 		t.Errorf("no file: %v", err)
 	}
 }
+
+// A flood of refused calls gets at most maxRefusalLines audit lines a
+// second; the next line written says how many were left out.
+func TestRefusalAuditBounded(t *testing.T) {
+	ts := newTestServer(t, testConfig(t))
+	now := testTime
+	ts.now = func() time.Time { return now }
+	for range 30 {
+		if w := ts.do("POST", "/api/v1/overrides", "", `{}`); w.Code != 401 {
+			t.Fatalf("status %d", w.Code)
+		}
+	}
+	if got := len(auditLines(t, ts.cfg.AuditFile)); got != maxRefusalLines {
+		t.Fatalf("%d audit lines for 30 refusals in one second, want %d", got, maxRefusalLines)
+	}
+	now = now.Add(time.Second)
+	ts.do("POST", "/api/v1/overrides", "mrd_wrong", `{}`)
+	lines := auditLines(t, ts.cfg.AuditFile)
+	last := lines[len(lines)-1]
+	if len(lines) != maxRefusalLines+1 || last.Result.Status != 401 || !strings.Contains(last.Result.Message, "and 10 refused requests before this one not audited") {
+		t.Fatalf("%d lines, last %+v", len(lines), last.Result)
+	}
+	// A mutation that passes authentication is always audited.
+	body := `{"action":"pin","pool":"www.gslb.example.com","region":"eu-west","reason":"x"}`
+	if w := ts.do("POST", "/api/v1/overrides", operateToken, body); w.Code != 200 {
+		t.Fatalf("status %d", w.Code)
+	}
+	if got := len(auditLines(t, ts.cfg.AuditFile)); got != maxRefusalLines+3 {
+		t.Fatalf("%d lines after an allowed change, want attempt and result more", got)
+	}
+}

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/meridian-gtm/meridian/admin"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 const (
@@ -392,6 +393,14 @@ secret_file = %q
 		}
 		return nil
 	})
+
+	// Every metric of a clustered node with hooks passes promlint: the
+	// admin API's, the notifier's and the gossip's included.
+	problems, err := testutil.GatherAndLint(n1.Registry())
+	must(t, err)
+	for _, p := range problems {
+		t.Errorf("promlint: %s: %s", p.Metric, p.Text)
+	}
 
 	// The probes of liveness and readiness need no token; metrics do.
 	for path, want := range map[string]int{"/healthz": 200, "/readyz": 200, "/metrics": 401} {

@@ -44,6 +44,9 @@ func startNode(t *testing.T, cfgPath string, mutate func(*Config)) *Node {
 	}
 	cfg.DNS.Listen = []string{"127.0.0.1:0"}
 	cfg.WatchInterval = Duration{Duration: 0}
+	if cfg.Admin.Listen != "" {
+		cfg.Admin.Listen = "127.0.0.1:0" // the demo's port belongs to `make run`
+	}
 	if mutate != nil {
 		mutate(&cfg)
 	}
