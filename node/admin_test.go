@@ -553,3 +553,37 @@ func TestAdminLoneNode(t *testing.T) {
 		t.Errorf("status: %+v", st)
 	}
 }
+
+// TestMeasureAdminFailover measures, over 10 runs, the time from a
+// failover call to one node's admin API to the last of three nodes
+// answering by it (LAN gossip profile). Run by hand:
+// MERIDIAN_MEASURE=1 go test ./node -run MeasureAdminFailover -v
+func TestMeasureAdminFailover(t *testing.T) {
+	if os.Getenv("MERIDIAN_MEASURE") == "" {
+		t.Skip("set MERIDIAN_MEASURE=1 to measure")
+	}
+	const runs = 10
+	c := newTestClusterExtra(t, 3, "1s", 3, 2, 0, adminLines(""))
+	c.waitAll("198.51.100.10")
+	www := "www.gslb.example.com."
+	var took, local []time.Duration
+	for i := range runs {
+		n := c.nodes[i%3].Node
+		start := time.Now()
+		pin := map[string]any{"action": "pin", "pool": www, "region": "ap-southeast", "reason": "measure"}
+		if got := call(t, n, testOperateToken, "POST", "/api/v1/overrides", pin, nil); got != 200 {
+			t.Fatalf("failover: %d", got)
+		}
+		local = append(local, time.Since(start))
+		for _, cn := range c.nodes {
+			waitAnswer(t, cn.Node, "203.0.113.10", 10*time.Second)
+		}
+		took = append(took, time.Since(start))
+		if got := call(t, c.nodes[(i+1)%3].Node, testOperateToken, "DELETE", "/api/v1/overrides/pin:"+www, nil, nil); got != 200 {
+			t.Fatalf("clear: %d", got)
+		}
+		c.waitAll("198.51.100.10")
+	}
+	t.Logf("failover call answered (the called node already answering by it): %s", medianMax(local))
+	t.Logf("failover call -> last of 3 nodes answering by it: %s", medianMax(took))
+}

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # deploy/cluster/run.sh (`make cluster`): the local three-node cluster on one
 # machine — nodes in us-east, eu-west and ap-southeast on 127.0.0.21-23
-# (DNS :5353, gossip :7946, metrics :9153) and one stand-in HTTP endpoint
+# (DNS :5353, gossip :7946, admin API :8053, metrics :9153) and one stand-in HTTP endpoint
 # per region on 127.0.0.31-33:8080. Ctrl-C stops everything.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -49,6 +49,12 @@ Ask each node (198.51.100.0/24 is Frankfurt, so eu-west answers 198.51.100.10):
 Fail eu-west's endpoint for every node (fall 3 at 1 s: all three move within seconds):
   curl -X POST http://127.0.0.32:8080/fail
   curl -X POST http://127.0.0.32:8080/recover
+Fail www over from the CLI (admin API on 127.0.0.21-23:8053, demo tokens
+demo-read and demo-operate):
+  export MERIDIAN_ADMIN=127.0.0.21:8053 MERIDIAN_TOKEN=demo-operate
+  bin/meridian failover -pool www.gslb.example.com -to eu-west -reason "us-east maintenance"
+  bin/meridian status
+  bin/meridian clear pin:www.gslb.example.com.
 Metrics: curl -s http://127.0.0.21:9153/metrics | grep meridian_gossip
 Ctrl-C stops everything; overrides and verdicts persist in deploy/cluster/state/.
 USAGE
