@@ -120,7 +120,9 @@ func (b adminBackend) Preview(_ context.Context, o admin.Override) (admin.Previe
 		was, _ := snap.Routing(pl.Owner)
 		will, _ := after.Routing(pl.Owner)
 		p.Moves = append(p.Moves, moves(pl.Owner, "continent", was.Continents, will.Continents, nil)...)
-		var ruled []string
+		// Countries only where a geo rule names them, as the API promises:
+		// elsewhere the continent's line says where most clients go.
+		ruled := []string{}
 		for _, r := range pl.Geo {
 			if r.Scope == zones.Country {
 				ruled = append(ruled, r.Code)

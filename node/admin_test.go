@@ -496,6 +496,17 @@ func TestAdminLoneNode(t *testing.T) {
 		}
 	}
 
+	// Draining eu-west everywhere moves no country: the only country rule
+	// (JP) does not name it.
+	pv = admin.Preview{}
+	body = map[string]any{"action": "drain", "pool": "*", "region": "eu-west", "reason": "x", "dry_run": true}
+	if got := call(t, n, testOperateToken, "POST", "/api/v1/overrides", body, &pv); got != 200 {
+		t.Fatalf("preview: %d", got)
+	}
+	if slices.ContainsFunc(pv.Moves, func(m admin.Move) bool { return m.Scope == "country" }) || !hasMove(pv.Moves, "continent", "EU", "eu-west", "us-east") {
+		t.Errorf("preview of draining eu-west everywhere: %+v", pv.Moves)
+	}
+
 	// An expiring pin: in force at once, then gone by itself, audited and
 	// reported.
 	pin := map[string]any{"action": "pin", "pool": www, "region": "ap-southeast", "reason": "drill", "expires_in": "500ms"}
