@@ -28,6 +28,7 @@ type healthMetrics struct {
 	widenTime  prometheus.Histogram
 	widest     prometheus.Gauge
 	loadShapes prometheus.Gauge
+	geoBuild   prometheus.Gauge
 }
 
 func (n *Node) newHealthMetrics() {
@@ -64,7 +65,20 @@ func (n *Node) newHealthMetrics() {
 		Name: "meridian_config_pool_shapes",
 		Help: "Distinct pool shapes in the loaded config: each costs one widest-scope map over the GeoIP table.",
 	})
-	n.reg.MustRegister(n.publishes, n.publishDelay, n.snapshots, n.applyTime, n.widenTime, n.widest, n.loadShapes)
+	n.geoBuild = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "meridian_geoip_build_timestamp_seconds",
+		Help: "When the loaded GeoIP database was built (its build_epoch); 0 without a database. Alert when it grows old: GeoIP data decays.",
+	})
+	n.reg.MustRegister(n.publishes, n.publishDelay, n.snapshots, n.applyTime, n.widenTime, n.widest, n.loadShapes, n.geoBuild)
+}
+
+// setGeoBuild records the build time of b's GeoIP database.
+func (n *Node) setGeoBuild(b *zones.Base) {
+	if t := b.Geo().Info().BuildTime; !t.IsZero() {
+		n.geoBuild.Set(float64(t.Unix()))
+	} else {
+		n.geoBuild.Set(0)
+	}
 }
 
 // published observes every snapshot the store publishes.

@@ -68,7 +68,7 @@ func TestMetricsEndpoint(t *testing.T) {
 			`meridian_dns_zone_queries_total{zone="gslb.example.com."} 1`,
 			`meridian_member_verdict{pool="www.gslb.example.com.",region="eu-west",verdict="up"} 1`,
 			`meridian_overrides_active{action="pin"} 0`, "meridian_build_info{",
-			"meridian_admin_requests_total", "meridian_events_subscribers",
+			"meridian_admin_requests_total", "meridian_events_subscribers", "meridian_geoip_build_timestamp_seconds 1",
 		} {
 			if !strings.Contains(body, want) {
 				t.Errorf("/metrics lacks %s", want)

@@ -156,6 +156,7 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 		n.joined.Store(true) // alone by configuration
 	}
 	n.loadShapes.Set(float64(b.Shapes()))
+	n.setGeoBuild(b)
 	store.OnPublish(n.observePublish)
 	n.observePublish(zones.PublishInfo{Snapshot: store.Load()})
 	// Probes start as soon as a config is loaded, not on the first query.
@@ -331,6 +332,7 @@ func (n *Node) reload() error {
 	if err == nil {
 		n.published = h
 		n.loadShapes.Set(float64(b.Shapes()))
+		n.setGeoBuild(b)
 	}
 	n.healthMu.Unlock()
 	if err != nil {
