@@ -167,6 +167,8 @@ func (o Override) Zones() zones.Override {
 // /api/v1/status.
 type Status struct {
 	Node      string       `json:"node"` // the node answering
+	Time      time.Time    `json:"time"` // when it answered, by its clock
+	Regions   []RegionInfo `json:"regions"`
 	Members   []Member     `json:"members"`
 	Pools     []PoolStatus `json:"pools"`
 	Overrides []Override   `json:"overrides"`
@@ -179,6 +181,18 @@ type Status struct {
 	// ConfigAgreement: every live member announces this node's config
 	// hash (see Member.ConfigHash).
 	ConfigAgreement bool `json:"config_agreement"`
+	// Answers counts, per region, the answers this node has given for
+	// any pool since it started: two statuses make a rate.
+	Answers map[string]uint64 `json:"answers"`
+}
+
+// RegionInfo is a region as the config places it.
+type RegionInfo struct {
+	Name      string  `json:"name"`
+	Lat       float64 `json:"lat"`
+	Lon       float64 `json:"lon"`
+	Country   string  `json:"country,omitempty"`
+	Continent string  `json:"continent,omitempty"`
 }
 
 // Member is one cluster member.

@@ -49,6 +49,8 @@ type Server struct {
 	// the audit log are exactly what it saw and left.
 	mutateMu sync.Mutex
 
+	sessions sessions // the dashboard's signed-in browsers
+
 	// refusals bounds the audit lines written for refused requests, so a
 	// flood of unauthenticated calls cannot fill the disk or its sync
 	// bandwidth; those left out are counted in the next line written.
@@ -201,9 +203,20 @@ func (s *Server) routes() http.Handler {
 	add("/api/v1/reload", map[string]endpoint{http.MethodPost: {role: RoleOperate, action: actionReload, h: s.reload}})
 	add("/api/v1/audit", map[string]endpoint{http.MethodGet: {role: RoleRead, h: s.readAudit}})
 	add("/api/v1/events", map[string]endpoint{http.MethodGet: {role: RoleRead, h: s.streamEvents}})
+	add("/api/v1/session", map[string]endpoint{
+		http.MethodGet:    {role: RoleRead, h: s.getSession},
+		http.MethodPost:   {h: s.createSession},
+		http.MethodDelete: {h: s.deleteSession},
+	})
+	s.patterns["/assets/"] = true
+	mux.Handle("/assets/", s.assets())
 	mux.Handle("/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if e := s.checkHost(r); e != nil {
 			writeError(w, e)
+			return
+		}
+		if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+			s.index(w, r)
 			return
 		}
 		writeError(w, apiError(http.StatusNotFound, "no route "+r.URL.Path))
@@ -213,9 +226,10 @@ func (s *Server) routes() http.Handler {
 
 // The audit actions of the API's mutations.
 const (
-	actionSet    = "override.set"
-	actionClear  = "override.clear"
-	actionReload = "reload"
+	actionSet     = "override.set"
+	actionClear   = "override.clear"
+	actionReload  = "reload"
+	actionSession = "session.create"
 )
 
 // dispatch checks, in order: Host and Origin (403), the method (405),
@@ -287,11 +301,20 @@ func normHost(hp string) string {
 
 const authRealm = `Bearer realm="meridian-admin"`
 
-// authenticate finds the request's bearer token. A missing or unknown
-// token is 401 (the same for both, but for the WWW-Authenticate error),
-// a token whose role is short of need is 403.
+// authenticate finds the request's bearer token or, without one, its
+// session cookie (see Sessions). A missing or unknown token is 401 (the
+// same for both, but for the WWW-Authenticate error), a token whose role
+// is short of need is 403.
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, need Role) (TokenConfig, *Error) {
 	h := r.Header.Get("Authorization")
+	if h == "" {
+		if t, e, ok := s.fromSession(r); ok {
+			if e == nil && need == RoleOperate && t.Role != RoleOperate {
+				e = apiError(http.StatusForbidden, fmt.Sprintf("token %q has the %s role; this needs %s", t.ID, t.Role, RoleOperate))
+			}
+			return t, e
+		}
+	}
 	scheme, tok, ok := strings.Cut(h, " ")
 	if h == "" || !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
 		w.Header().Set("WWW-Authenticate", authRealm)

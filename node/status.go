@@ -18,7 +18,19 @@ func (b adminBackend) Status(context.Context) (admin.Status, error) {
 	n := b.n
 	snap := n.store.Load()
 	cfg := snap.Inputs.Config
-	st := admin.Status{Node: n.name(), Overrides: b.Overrides(), ConfigAgreement: true, Members: []admin.Member{}, Pools: []admin.PoolStatus{}}
+	st := admin.Status{Node: n.name(), Time: n.now(), Overrides: b.Overrides(), ConfigAgreement: true, Members: []admin.Member{},
+		Pools: []admin.PoolStatus{}, Regions: []admin.RegionInfo{}, Answers: map[string]uint64{}}
+	seen := map[string]bool{}
+	for _, z := range cfg.Zones {
+		for _, name := range slices.Sorted(maps.Keys(z.Regions)) {
+			if r := z.Regions[name]; !seen[name] {
+				seen[name] = true
+				st.Regions = append(st.Regions, admin.RegionInfo{Name: name, Lat: r.Lat, Lon: r.Lon, Country: r.Country, Continent: r.Continent})
+			}
+		}
+	}
+	slices.SortFunc(st.Regions, func(a, b admin.RegionInfo) int { return cmp.Compare(a.Name, b.Name) })
+	snap.AnswerCounts(func(string, uint64) {}, func(_, region string, n uint64) { st.Answers[region] += n })
 	if st.Overrides == nil {
 		st.Overrides = []admin.Override{}
 	}
