@@ -5,7 +5,7 @@ FUZZTIME  ?= 10s
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build run check test unit race bench-ci fuzz e2e bench bench-scale cluster lint geodb clean
+.PHONY: all build run check test unit race bench-ci fuzz e2e bench bench-scale cluster lint geodb worldmap clean
 
 all: build
 
@@ -73,6 +73,21 @@ lint:
 ## geodb: regenerate the demo GeoIP database from deploy/demo/geoip.csv
 geodb:
 	$(GO) run ./cmd/meridian-geodb -type City -in deploy/demo/geoip.csv -out deploy/demo/demo-city.mmdb
+
+## worldmap: regenerate the dashboard's world map, admin/dashboard/assets/world.js,
+## from pinned npm packages installed into a temporary directory (run by hand;
+## needs npm; the output is committed, so build and tests do not). Update the
+## versions in admin/dashboard/assets/world.LICENSE.txt too when bumping them.
+WORLDMAP_NPM := world-atlas@2.0.2 i18n-iso-countries@7.14.0 countries-list@3.4.1
+worldmap:
+	@set -e; tmp=$$(mktemp -d); trap 'rm -rf "$$tmp"' EXIT; \
+	npm install --prefix "$$tmp" --no-save --no-audit --no-fund --no-package-lock $(WORLDMAP_NPM); \
+	m="$$tmp/node_modules"; \
+	$(GO) run ./admin/dashboard/mapgen \
+	  -atlas "$$m/world-atlas/countries-110m.json" \
+	  -iso "$$m/i18n-iso-countries/codes.json" \
+	  -continents "$$m/countries-list/countries.min.json" \
+	  -out admin/dashboard/assets/world.js
 
 clean:
 	rm -rf bin
