@@ -191,7 +191,8 @@ const DefaultEventsKeepalive = 15 * time.Second
 // 1h), else none; then it follows live. A Last-Event-ID or since_seq
 // beyond the last event stamped is from an earlier process of the node
 // (Seq starts again at 1 when it restarts): everything retained is
-// replayed. An idle stream sends ": keepalive" every 15 s.
+// replayed. An idle stream sends ": keepalive" every 15 s. The stream
+// starts with "retry: 1000", so browsers reconnect after a second.
 //
 // The stream ends when the client goes away, when it falls so far behind
 // that the hub drops it (it may reconnect with Last-Event-ID and catch
@@ -231,7 +232,9 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request, _ *call) *
 		}
 		return rc.Flush() == nil
 	}
-	var buf []byte
+	// A browser that loses the stream tries again after retry ms (its
+	// default, about 3 s, is longer than a dashboard should stay stale).
+	buf := []byte("retry: 1000\n\n")
 	for _, ev := range replay {
 		buf = appendSSE(buf, ev)
 	}

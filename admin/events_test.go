@@ -261,7 +261,9 @@ func openStream(t *testing.T, ctx context.Context, url string, hdr ...string) <-
 			line := sc.Text()
 			switch {
 			case line == "":
-				frames <- f
+				if f != (frame{}) { // a frame of only "retry:" carries no event
+					frames <- f
+				}
 				f = frame{}
 			case strings.HasPrefix(line, ":"):
 				f.comment = strings.TrimSpace(line[1:])

@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"io"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -49,27 +52,119 @@ func browser(t *testing.T) context.Context {
 	return ctx
 }
 
+// cutProxy forwards TCP connections to a backend until cut: then it
+// closes every connection and drops new ones until restored, as a network
+// outage between a browser and a node would.
+type cutProxy struct {
+	ln      net.Listener
+	backend string
+	mu      sync.Mutex
+	down    bool
+	conns   map[net.Conn]bool
+}
+
+func newCutProxy(t *testing.T, backend string) *cutProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	must(t, err)
+	p := &cutProxy{ln: ln, backend: backend, conns: map[net.Conn]bool{}}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go p.serve(c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		p.cut()
+	})
+	return p
+}
+
+func (p *cutProxy) serve(c net.Conn) {
+	p.mu.Lock()
+	if p.down {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	b, err := net.Dial("tcp", p.backend)
+	if err != nil {
+		p.mu.Unlock()
+		c.Close()
+		return
+	}
+	p.conns[c], p.conns[b] = true, true
+	p.mu.Unlock()
+	done := make(chan struct{}, 2)
+	go func() { io.Copy(b, c); done <- struct{}{} }()
+	go func() { io.Copy(c, b); done <- struct{}{} }()
+	<-done
+	c.Close()
+	b.Close()
+	p.mu.Lock()
+	delete(p.conns, c)
+	delete(p.conns, b)
+	p.mu.Unlock()
+}
+
+// cut closes every connection and refuses new ones until restore.
+func (p *cutProxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = true
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+func (p *cutProxy) restore() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.down = false
+}
+
 // TestDashboardBrowser opens the dashboard of a three-node cluster in a
 // real browser: it signs in with the read token and sees every region up;
 // eu-west's endpoint fails for every node and the page shows eu-west down
 // and Europe sent to us-east within 2 s of the nodes' answers moving; a
 // failover through the API shows on the page within 2 s; and the page
-// fetched nothing from anywhere but the node.
+// fetched nothing from anywhere but the node. The browser reaches the node
+// through a proxy that can cut the connection: the page says it lost it,
+// reconnects when it can, and shows what happened meanwhile. It signs in
+// with the keyboard and fits a phone's width.
 func TestDashboardBrowser(t *testing.T) {
 	ctx := browser(t)
 	c := newTestClusterExtra(t, 3, "200ms", 2, 1, 0, adminLines(""))
 	c.waitAll("198.51.100.10")
 	n1 := c.nodes[0].Node
-	base := "http://" + n1.AdminAddr()
+	proxy := newCutProxy(t, n1.AdminAddr())
+	addr := proxy.ln.Addr().String()
+	base := "http://" + addr
 
 	// Every request the page makes, to check where they went.
 	var mu sync.Mutex
 	var fetched []string
 	must(t, chromedp.Listen(ctx, func(ev any) {
-		if e, ok := ev.(*network.EventRequestWillBeSent); ok {
+		switch e := ev.(type) {
+		case *network.EventRequestWillBeSent:
 			mu.Lock()
 			fetched = append(fetched, e.Request.URL)
 			mu.Unlock()
+		case *runtime.EventExceptionThrown:
+			d := e.ExceptionDetails
+			desc := d.Text
+			if d.Exception != nil {
+				desc += " " + d.Exception.Description
+			}
+			t.Errorf("page exception at %s:%d: %s", d.URL, d.LineNumber+1, desc)
+		case *runtime.EventConsoleAPICalled:
+			for _, a := range e.Args {
+				t.Logf("page console %s: %s", e.Type, a.Value)
+			}
 		}
 	}))
 	_, err := chromedp.Call(ctx, network.Enable, network.EnableParams{})
@@ -77,7 +172,7 @@ func TestDashboardBrowser(t *testing.T) {
 	shots := t.ArtifactDir()
 	shot := func(name string) {
 		t.Helper()
-		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(90))
+		png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
 		must(t, err)
 		must(t, os.WriteFile(filepath.Join(shots, name), png, 0o644))
 	}
@@ -102,11 +197,23 @@ func TestDashboardBrowser(t *testing.T) {
 		}
 	}
 
-	_, err = chromedp.Run(ctx, chromedp.Steps(
+	if os.Getenv("DASH_DEBUG") != "" {
+		_, err := chromedp.Run(ctx, chromedp.Steps(chromedp.Navigate(base+"/"), chromedp.Sleep(2*time.Second)))
+		must(t, err)
+		html, err := chromedp.Run(ctx, chromedp.OuterHTML(chromedp.CSS("body")))
+		t.Logf("DOM %v: %s", err, html)
+		mu.Lock()
+		t.Logf("fetched: %v", fetched)
+		mu.Unlock()
+	}
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	_, err = chromedp.Run(sctx, chromedp.Steps(
+		chromedp.EmulateViewport(1280, 800),
 		chromedp.Navigate(base+"/"),
 		chromedp.WaitVisible(chromedp.CSS("#token")),
-		chromedp.SendKeys(chromedp.CSS("#token"), testReadToken),
-		chromedp.Submit(chromedp.CSS("#signin-form")),
+		chromedp.Focus(chromedp.CSS("#token")),
+		chromedp.KeyEvent(testReadToken+"\r"), // typed, then Enter: signing in needs no mouse
 		chromedp.WaitVisible(chromedp.CSS("#app")),
 	))
 	must(t, err)
@@ -117,17 +224,6 @@ func TestDashboardBrowser(t *testing.T) {
 	until("the events stream connected", `document.getElementById("conn").textContent === "Live"`, 5*time.Second)
 	until("every node in the observer matrix", `document.querySelectorAll('#matrix thead th').length === 5`, 5*time.Second)
 	shot("1-all-up.png")
-	if out := os.Getenv("MERIDIAN_DASHBOARD_PNG"); out != "" {
-		// `MERIDIAN_DASHBOARD_PNG=$PWD/docs/dashboard.png go test ./node -run DashboardBrowser`
-		// refreshes the README's screenshot (taken later, with a region down
-		// and an override in force, so it shows them).
-		defer func() {
-			png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-			must(t, err)
-			must(t, os.WriteFile(out, png, 0o644))
-		}()
-	}
-
 	// eu-west fails for every node.
 	c.eps["eu-west"].failFor("*")
 	c.waitAll("192.0.2.10")
@@ -136,6 +232,13 @@ func TestDashboardBrowser(t *testing.T) {
 	t.Logf("eu-west down on the page %s after the nodes' answers moved", took.Round(time.Millisecond))
 	until("the flip on the timeline", `[...document.querySelectorAll('#timeline li[data-type="verdict"]')].some(li => li.textContent.includes("eu-west up → down"))`, 2*time.Second)
 	shot("2-eu-west-down.png")
+	if out := os.Getenv("MERIDIAN_DASHBOARD_PNG"); out != "" {
+		// `MERIDIAN_DASHBOARD_PNG=$PWD/docs/dashboard.png go test ./node -run DashboardBrowser`
+		// refreshes the README's screenshot: 1280×800, eu-west down.
+		png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+		must(t, err)
+		must(t, os.WriteFile(out, png, 0o644))
+	}
 
 	// A failover through the API shows, with its reason.
 	pin := map[string]any{"action": "pin", "pool": "www.gslb.example.com", "region": "ap-southeast", "reason": "browser test failover"}
@@ -148,6 +251,27 @@ func TestDashboardBrowser(t *testing.T) {
 	until("Europe sent to ap-southeast", `document.querySelector('#map path[data-continent="EU"]').dataset.region === "ap-southeast"`, 2*time.Second)
 	shot("3-override.png")
 
+	// The connection is cut: the page says so; while it is cut the
+	// override is cleared; once the connection is back the page is live
+	// again and shows the clear (replayed from Last-Event-ID).
+	proxy.cut()
+	until("the lost connection", `document.getElementById("conn").textContent.startsWith("Connection lost") && document.getElementById("lost") !== null`, 5*time.Second)
+	shot("4-connection-lost.png")
+	if got := call(t, n1, testOperateToken, "DELETE", "/api/v1/overrides/pin:www.gslb.example.com.?reason=drill+over", nil, nil); got != 200 {
+		t.Fatalf("clear: %d", got)
+	}
+	proxy.restore()
+	took = until("live again", `document.getElementById("conn").textContent === "Live" && document.getElementById("lost") === null`, 10*time.Second)
+	t.Logf("live again %s after the connection came back", took.Round(time.Millisecond))
+	until("the clear", `document.querySelector('#overrides tr[data-override]') === null`+
+		` && [...document.querySelectorAll('#timeline li[data-type="override.cleared"]')].length === 1`, 3*time.Second)
+
+	// At a phone's width nothing is wider than the screen.
+	_, err = chromedp.Run(ctx, chromedp.EmulateViewport(390, 844))
+	must(t, err)
+	until("the page fitting 390 px", `document.documentElement.scrollWidth <= window.innerWidth`, 2*time.Second)
+	shot("5-phone.png")
+
 	// Nothing came from anywhere but the node.
 	mu.Lock()
 	defer mu.Unlock()
@@ -156,9 +280,9 @@ func TestDashboardBrowser(t *testing.T) {
 	}
 	for _, u := range fetched {
 		p, err := url.Parse(u)
-		if err != nil || p.Host != n1.AdminAddr() {
-			t.Errorf("the page fetched %s, not from the node (%s)", u, n1.AdminAddr())
+		if err != nil || p.Host != addr {
+			t.Errorf("the page fetched %s, not from the node (%s)", u, addr)
 		}
 	}
-	t.Logf("screenshots in %s; %d requests, all to %s", shots, len(fetched), n1.AdminAddr())
+	t.Logf("screenshots in %s; %d requests, all to %s", shots, len(fetched), addr)
 }

@@ -24,6 +24,7 @@ const state = {
   lastSeq: 0,
   pool: localStorage.getItem("meridian.pool") || "",
   es: null,
+  lostSince: null,   // when the events stream was lost; null while live
   timer: null,
   refresh: null,
 };
@@ -57,7 +58,7 @@ function ago(t, now) {
 }
 
 function clock(t) {
-  return new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  return new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
 }
 
 async function api(path, opts = {}) {
@@ -130,6 +131,10 @@ function setConn(text, cls) {
   const el = $("conn");
   el.textContent = text;
   el.className = "pill " + cls;
+  const lost = cls === "lost";
+  if (lost && !state.lostSince) state.lostSince = new Date();
+  if (!lost) state.lostSince = null;
+  if (state.status) renderWarnings(state.status);
 }
 
 // connect follows the events stream; the browser reconnects by itself
@@ -223,6 +228,8 @@ function renderPoolSelect(st) {
 
 function renderWarnings(st) {
   const out = [];
+  if (state.lostSince) out.push(h("div", { class: "bad", id: "lost" }, "Lost the connection to node " + st.node + " at " + clock(state.lostSince) +
+    ": reconnecting. Until it is back, what this page shows may be out of date."));
   if (st.isolated) out.push(h("div", { class: "bad" }, "This node is isolated: it reaches less than half of the cluster and serves the last agreed view, frozen."));
   if (st.self_distrust) out.push(h("div", { class: "bad" }, "This node distrusts its own probes: it sees every region down while its peers do not, so its votes are left out."));
   if (!st.config_agreement) {
@@ -269,7 +276,10 @@ function renderMap(st, pool) {
     c.setAttribute("cx", x); c.setAttribute("cy", y); c.setAttribute("r", 9);
     c.setAttribute("fill", VERDICT[v] || VERDICT.none);
     const t = document.createElementNS(SVG, "text");
-    t.setAttribute("x", x + 13); t.setAttribute("y", y + 5);
+    // Labels near the right edge go to the left of their marker.
+    const left = x > world.width * 0.75;
+    t.setAttribute("x", left ? x - 13 : x + 13); t.setAttribute("y", y + 5);
+    if (left) t.setAttribute("text-anchor", "end");
     t.textContent = r.name + " · " + (rs ? v.toUpperCase() + (rs.override ? " (" + rs.override + ")" : "") : "not in pool");
     g.append(c, t);
     svg.append(g);
@@ -279,6 +289,8 @@ function renderMap(st, pool) {
   const items = Object.keys(CONTINENTS).filter((c) => answering[c]).map((c) =>
     h("li", { "data-continent": c }, swatch(colours[answering[c]]), CONTINENTS[c] + " → " + answering[c]));
   $("routing").replaceChildren(...items);
+  const unplaced = Object.keys(CONTINENTS).filter((c) => c !== "AN" && !answering[c]).map((c) => CONTINENTS[c]);
+  $("map-note").textContent = unplaced.length ? "Grey: no GeoIP locations in " + unplaced.join(", ") + " (the database places no clients there)." : "";
 }
 
 // swatch is a small square of colour: an SVG, since the page's content
@@ -300,10 +312,14 @@ function renderRegions(st, pool) {
   const rows = ((pool && pool.regions) || []).map((r) =>
     h("tr", { "data-region": r.region },
       h("th", { scope: "row" }, r.region),
-      h("td", {}, verdictBadge(r.verdict), r.pending ? " (pending)" : "", r.reason ? h("span", { class: "reason" }, r.reason) : ""),
+      h("td", {}, verdictBadge(r.verdict), r.pending ? " (pending)" : "", r.reason ? h("span", { class: "reason clamp", title: r.reason }, r.reason) : ""),
       h("td", {}, r.override ? h("span", { class: "tag" }, r.override) : "—"),
-      h("td", { class: "num" }, (state.rates[r.region] || 0).toFixed(1))));
+      h("td", { class: "num" }, rate(state.rates[r.region] || 0))));
   $("regions").tBodies[0].replaceChildren(...rows);
+}
+
+function rate(x) {
+  return x >= 10 ? String(Math.round(x)) : x.toFixed(1);
 }
 
 function renderMatrix(st, pool) {
@@ -318,7 +334,7 @@ function renderMatrix(st, pool) {
         const o = byNode[name];
         if (!o) return h("td", { class: "muted" }, "not observing");
         return h("td", { "data-node": name, "data-verdict": o.verdict }, verdictBadge(o.verdict),
-          h("span", { class: "reason" }, ago(o.checked, now) + (o.lagging ? " · not voting" : "") + (o.reason ? " · " + o.reason : "")));
+          h("span", { class: "reason clamp", title: o.reason || "" }, ago(o.checked, now) + (o.lagging ? " · not voting" : "") + (o.reason ? " · " + o.reason : "")));
       }),
       h("td", {}, verdictBadge(r.verdict)));
   }));
@@ -331,13 +347,12 @@ function renderOverrides(st) {
     t.replaceChildren(h("tbody", {}, h("tr", {}, h("td", { class: "muted" }, "None: probes decide."))));
     return;
   }
-  const head = h("thead", {}, h("tr", {}, ["Override", "Who", "When", "Why", "Expires"].map((c) => h("th", { scope: "col" }, c))));
+  const head = h("thead", {}, h("tr", {}, ["Override and why", "Who, when"].map((c) => h("th", { scope: "col" }, c))));
   const body = h("tbody", {}, st.overrides.map((o) => h("tr", { "data-override": o.id },
-    h("td", {}, h("strong", {}, o.action === "pin" ? "pin " + o.pool + " → " + o.region : "drain " + o.region + (o.pool === "*" ? " everywhere" : " in " + o.pool))),
-    h("td", {}, o.who, o.origin ? h("span", { class: "reason" }, "on " + o.origin) : ""),
-    h("td", {}, clock(o.when)),
-    h("td", {}, o.why),
-    h("td", {}, o.expires_at ? clock(o.expires_at) : "never"))));
+    h("td", {}, h("strong", {}, o.action === "pin" ? "pin " + o.pool + " → " + o.region : "drain " + o.region + (o.pool === "*" ? " everywhere" : " in " + o.pool)),
+      h("span", { class: "reason" }, o.why)),
+    h("td", {}, o.who + (o.origin ? " on " + o.origin : ""),
+      h("span", { class: "reason" }, "since " + clock(o.when) + (o.expires_at ? ", until " + clock(o.expires_at) : ", until cleared"))))));
   t.replaceChildren(head, body);
 }
 
