@@ -36,14 +36,28 @@ type Handler struct {
 	src     Source
 	log     *slog.Logger
 	metrics *Metrics
+	opts    Options
+}
+
+// Options are the answer path's protections for the open internet; the
+// zero value turns them all off.
+type Options struct {
+	// NSID, when not empty, is returned to queries that ask for it
+	// (RFC 5001), so an operator can tell which node answered.
+	NSID []byte
 }
 
 // NewHandler returns a Handler answering from src. m may be nil.
 func NewHandler(log *slog.Logger, src Source, m *Metrics) *Handler {
+	return NewHandlerWith(log, src, m, Options{})
+}
+
+// NewHandlerWith is NewHandler with options.
+func NewHandlerWith(log *slog.Logger, src Source, m *Metrics, opts Options) *Handler {
 	if m == nil {
 		m = newMetrics(nil)
 	}
-	return &Handler{src: src, log: log, metrics: m}
+	return &Handler{src: src, log: log, metrics: m, opts: opts}
 }
 
 // worker is the scratch space of one serving goroutine, reused for every

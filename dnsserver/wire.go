@@ -23,6 +23,10 @@ type query struct {
 	udpSize uint16
 	do      bool
 	ecs     ecs
+	// serverCookie: the request carried a server cookie this node made
+	// and still accepts (RFC 7873, RFC 9018). Such a client has shown it
+	// can receive at its address, so rate limiting lets it through.
+	serverCookie bool
 }
 
 // Header flag bits (RFC 1035 §4.1.1).
