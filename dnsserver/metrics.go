@@ -16,6 +16,8 @@ type Metrics struct {
 	dropped    prometheus.Counter
 	panics     prometheus.Counter
 	tcpRefused prometheus.Counter
+	tcpOpen    prometheus.Gauge
+	tcpClosed  [numReasons]prometheus.Counter // by closeReason
 }
 
 // qtypeLabels are the query types counted by name; the rest are "other".
@@ -55,8 +57,19 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 		}),
 		tcpRefused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meridian_dns_tcp_refused_connections_total",
-			Help: "TCP connections closed at once because the connection limit was reached.",
+			Help: "TCP connections closed at once because the connection table was full and no open connection was idle.",
 		}),
+		tcpOpen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "meridian_dns_tcp_connections",
+			Help: "Open TCP connections.",
+		}),
+	}
+	ev := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_dns_tcp_evicted_connections_total",
+		Help: "TCP connections the server closed, by reason: idle_timeout (idle past the effective idle timeout), evicted_for_new (idlest, to make room when full), per_client_limit (new, its client held too many), slow (a deadline passed mid-message or mid-write).",
+	}, []string{"reason"})
+	for r, name := range reasonLabels {
+		m.tcpClosed[r] = ev.WithLabelValues(name)
 	}
 	for p, proto := range []string{"tcp", "udp"} {
 		for i, t := range qtypeLabels {
@@ -72,7 +85,7 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 		m.rcodes[rc] = r.WithLabelValues(name)
 	}
 	if reg != nil {
-		reg.MustRegister(q, r, m.ecs, m.truncated, m.dropped, m.panics, m.tcpRefused)
+		reg.MustRegister(q, r, m.ecs, m.truncated, m.dropped, m.panics, m.tcpRefused, m.tcpOpen, ev)
 	}
 	return m
 }
