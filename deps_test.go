@@ -19,7 +19,7 @@ func TestImportDirection(t *testing.T) {
 	allowed := map[string][]string{
 		"geo":       {"github.com/oschwald/"},
 		"zones":     {"github.com/miekg/dns", "github.com/BurntSushi/toml", "golang.org/x/"},
-		"dnsserver": {"github.com/miekg/dns", "github.com/prometheus/", "golang.org/x/"},
+		"dnsserver": {"github.com/miekg/dns", "github.com/prometheus/", "golang.org/x/", "github.com/dchest/siphash"},
 		"gossip":    {"github.com/hashicorp/memberlist", "github.com/prometheus/"},
 		"admin":     {"github.com/miekg/dns", "github.com/prometheus/"},
 	}

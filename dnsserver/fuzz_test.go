@@ -3,6 +3,7 @@ package dnsserver
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/meridian-gtm/meridian/geo"
 	"github.com/meridian-gtm/meridian/zones"
@@ -21,7 +23,7 @@ import (
 // fuzzHandler builds a Handler over the demo zone and GeoIP database, as a
 // node would (node.Load; the node package cannot be imported from here).
 // Its log goes to logs, so a recovered panic's stack reaches the failure.
-func fuzzHandler(f *testing.F, logs *bytes.Buffer) *Handler {
+func fuzzHandler(f *testing.F, logs *bytes.Buffer, opts Options) *Handler {
 	f.Helper()
 	g, err := geo.Open("../deploy/demo/demo-city.mmdb")
 	if err != nil {
@@ -36,7 +38,43 @@ func fuzzHandler(f *testing.F, logs *bytes.Buffer) *Handler {
 	if err != nil {
 		f.Fatalf("demo store: %v", err)
 	}
-	return NewHandler(log, store, nil)
+	return NewHandlerWith(log, store, nil, opts)
+}
+
+// Cookies in the fuzz handlers run on a stopped clock, so a reply is a
+// function of the request and the fast and slow packers can be compared.
+const (
+	fuzzNow    = 1700000000
+	fuzzSecret = "000102030405060708090a0b0c0d0e0f"
+	fuzzClient = "0123456789abcdef"
+)
+
+// fuzzCookieOpt adds a COOKIE option, body as hex.
+func fuzzCookieOpt(body string) func(*dns.Msg) {
+	return func(m *dns.Msg) {
+		o := m.IsEdns0()
+		if o == nil {
+			m.SetEdns0(1232, false)
+			o = m.IsEdns0()
+		}
+		o.Option = append(o.Option, &dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: body})
+	}
+}
+
+// fuzzNSIDOpt adds an NSID option, payload as hex.
+func fuzzNSIDOpt(payload string) func(*dns.Msg) {
+	return func(m *dns.Msg) {
+		o := m.IsEdns0()
+		if o == nil {
+			m.SetEdns0(1232, false)
+			o = m.IsEdns0()
+		}
+		o.Option = append(o.Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID, Nsid: payload})
+	}
+}
+
+func fuzzBoth(a, b func(*dns.Msg)) func(*dns.Msg) {
+	return func(m *dns.Msg) { a(m); b(m) }
 }
 
 // fuzzCounter reads a counter without prometheus/testutil, which would
@@ -92,21 +130,35 @@ func fuzzECS(family uint16, source uint8, addr string) func(*dns.Msg) {
 // any input, a worker must still answer it exactly as a fresh one does.
 var fuzzProbe = fuzzQuery("www.gslb.example.com.", dns.TypeA, fuzzECS(1, 24, "198.51.100.0"))
 
-// FuzzServe feeds arbitrary packets to the handler. It must never panic
-// (the handler recovers, so the panic counter must stay 0); every reply
-// must be a well-formed response to the request (QR, same ID and opcode,
-// the question echoed byte for byte), fit the transport's limit, say what
-// miekg/dns's packer says (the fast packer is checked against it), leave
-// the request untouched, and leave the worker fit to answer the next query.
+// FuzzServe feeds arbitrary packets to the handlers: the plain one, one
+// with NSID and cookies, and one that also requires cookies. They must
+// never panic (the handler recovers, so the panic counter must stay 0);
+// every reply must be a well-formed response to the request (QR, same ID
+// and opcode, the question echoed byte for byte, NSID and COOKIE only when
+// asked and well-formed), fit the transport's limit, say what miekg/dns's
+// packer says (the fast packer is checked against it), leave the request
+// untouched, and leave the worker fit to answer the next query.
 func FuzzServe(f *testing.F) {
 	var logs bytes.Buffer
-	h := fuzzHandler(f, &logs)
+	cookies, err := NewCookies([][]byte{fuzzUnhex(fuzzSecret)}, func() time.Time { return time.Unix(fuzzNow, 0) })
+	if err != nil {
+		f.Fatal(err)
+	}
+	hs := []*fuzzTarget{
+		{name: "plain", h: fuzzHandler(f, &logs, Options{})},
+		{name: "nsid+cookies", h: fuzzHandler(f, &logs, Options{NSID: []byte("fuzz-node"), Cookies: cookies})},
+		{name: "nsid+cookies required", h: fuzzHandler(f, &logs, Options{NSID: []byte("fuzz-node"), Cookies: cookies, RequireCookies: true})},
+	}
 	from := netip.MustParseAddr("127.0.0.1")
-
-	fresh := newWorker()
-	want := bytes.Clone(h.Serve(fresh, fuzzProbe, from, true))
-	if want == nil {
-		f.Fatal("no reply to the probe query")
+	for _, ft := range hs {
+		if ft.want = bytes.Clone(ft.h.Serve(newWorker(), fuzzProbe, from, true)); ft.want == nil {
+			f.Fatalf("%s: no reply to the probe query", ft.name)
+		}
+	}
+	good := forgeCookie(f, fuzzSecret, fuzzClient, 1, fuzzNow-60, from)
+	stale := forgeCookie(f, fuzzSecret, fuzzClient, 1, fuzzNow-3601, from)
+	cookie := func(n int) []byte { // a COOKIE option of n bytes
+		return append([]byte{0, 10, byte(n >> 8), byte(n)}, bytes.Repeat([]byte{0xA5}, n)...)
 	}
 
 	for _, seed := range [][]byte{
@@ -135,41 +187,120 @@ func FuzzServe(f *testing.F) {
 		{0, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0xC0, 12, 0, 1, 0, 1}, // a pointer in the question
 		{0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0},                       // no question
 		{0, 1, 0},                                                  // shorter than a header
+		// NSID (RFC 5001) and COOKIE (RFC 7873), well-formed and not.
+		fuzzQuery("www.gslb.example.com.", dns.TypeA, fuzzNSIDOpt("")),
+		fuzzQuery("www.gslb.example.com.", dns.TypeA, fuzzNSIDOpt("c0ffee")), // a payload, ignored
+		fuzzQuery("www.gslb.example.com.", dns.TypeA, fuzzCookieOpt(fuzzClient)),
+		fuzzQuery("www.gslb.example.com.", dns.TypeA, fuzzCookieOpt(good)),
+		fuzzQuery("www.gslb.example.com.", dns.TypeA, fuzzCookieOpt(stale)),
+		fuzzQuery("www.gslb.example.com.", dns.TypeA, fuzzCookieOpt(fuzzClient+"0200000065536fd00000000000000000")), // version 2
+		fuzzQuery("www.gslb.example.com.", dns.TypeAAAA, fuzzBoth(fuzzECS(2, 48, "2001:db8:3::"), fuzzBoth(fuzzNSIDOpt(""), fuzzCookieOpt(good)))),
+		fuzzQuery("gslb.example.com.", dns.TypeTXT, fuzzBoth(fuzzNSIDOpt(""), fuzzCookieOpt(fuzzClient))), // slow path
+		fuzzQuery("www.gslb.example.com.", dns.TypeA, fuzzBoth(fuzzCookieOpt(fuzzClient), func(m *dns.Msg) { m.Extra[0].(*dns.OPT).SetVersion(1) })),
+		fuzzRawOPT("www.gslb.example.com.", dns.TypeA, cookie(7)),
+		fuzzRawOPT("www.gslb.example.com.", dns.TypeA, cookie(9)),
+		fuzzRawOPT("www.gslb.example.com.", dns.TypeA, cookie(15)),
+		fuzzRawOPT("www.gslb.example.com.", dns.TypeA, cookie(16)),
+		fuzzRawOPT("www.gslb.example.com.", dns.TypeA, cookie(40)),
+		fuzzRawOPT("www.gslb.example.com.", dns.TypeA, cookie(41)),
+		fuzzRawOPT("www.gslb.example.com.", dns.TypeA, append(cookie(8), cookie(8)...)),                     // two COOKIE options
+		fuzzRawOPT("www.gslb.example.com.", dns.TypeA, append([]byte{0, 3, 0, 0}, cookie(24)...)),           // NSID, then COOKIE
+		fuzzRawOPT("www.gslb.example.com.", dns.TypeA, append([]byte{0, 3, 0, 2, 1, 2, 0, 3, 0, 0}, 0, 10)), // two NSIDs, cut COOKIE
 	} {
 		f.Add(seed, true)
 		f.Add(seed, false)
 	}
 
 	f.Fuzz(func(t *testing.T, req []byte, udp bool) {
-		logs.Reset()
-		orig := bytes.Clone(req)
-		w := newWorker()
-		resp := bytes.Clone(h.Serve(w, req, from, udp))
-		if n := fuzzCounter(t, h.metrics.panics); n != 0 {
-			t.Fatalf("the handler panicked (recovered, counted %v):\n%s", n, logs.String())
-		}
-		if !bytes.Equal(req, orig) {
-			t.Fatalf("Serve modified the request:\nbefore %x\nafter  %x", orig, req)
-		}
-		if resp != nil {
-			fuzzCheckResponse(t, w, req, resp, udp)
-		}
-		// The fast packer and miekg/dns's must say the same thing.
-		sw := newWorker()
-		sw.slowOnly = true
-		if sresp := h.Serve(sw, req, from, udp); (sresp == nil) != (resp == nil) {
-			t.Fatalf("fast path reply %x, slow path reply %x", resp, sresp)
-		} else if resp != nil {
-			if fast, slow := fuzzNormal(t, resp), fuzzNormal(t, sresp); fast != slow {
-				t.Fatalf("fast and slow packers differ\nfast:\n%s\nslow:\n%s", fast, slow)
-			}
-		}
-		// The worker is reused for the next query: it must answer it as a
-		// fresh worker does, whatever this input left in it.
-		if got := h.Serve(w, fuzzProbe, from, true); !bytes.Equal(got, want) {
-			t.Fatalf("after this input the worker answers the probe query with\n%x\nwant\n%x", got, want)
+		for _, ft := range hs {
+			t.Run(ft.name, func(t *testing.T) { fuzzServeOne(t, &logs, ft.h, ft.want, req, from, udp) })
 		}
 	})
+}
+
+// fuzzTarget is a handler under fuzzing and its reply to fuzzProbe.
+type fuzzTarget struct {
+	name string
+	h    *Handler
+	want []byte
+}
+
+// fuzzServeOne checks h's reply to req (see FuzzServe).
+func fuzzServeOne(t *testing.T, logs *bytes.Buffer, h *Handler, want, req []byte, from netip.Addr, udp bool) {
+	logs.Reset()
+	orig := bytes.Clone(req)
+	w := newWorker()
+	resp := bytes.Clone(h.Serve(w, req, from, udp))
+	if n := fuzzCounter(t, h.metrics.panics); n != 0 {
+		t.Fatalf("the handler panicked (recovered, counted %v):\n%s", n, logs.String())
+	}
+	if !bytes.Equal(req, orig) {
+		t.Fatalf("Serve modified the request:\nbefore %x\nafter  %x", orig, req)
+	}
+	if resp != nil {
+		fuzzCheckResponse(t, w, req, resp, udp)
+		fuzzCheckOptions(t, h, w, resp, udp)
+	}
+	// The fast packer and miekg/dns's must say the same thing.
+	sw := newWorker()
+	sw.slowOnly = true
+	if sresp := h.Serve(sw, req, from, udp); (sresp == nil) != (resp == nil) {
+		t.Fatalf("fast path reply %x, slow path reply %x", resp, sresp)
+	} else if resp != nil {
+		if fast, slow := fuzzNormal(t, resp), fuzzNormal(t, sresp); fast != slow {
+			t.Fatalf("fast and slow packers differ\nfast:\n%s\nslow:\n%s", fast, slow)
+		}
+	}
+	// The worker is reused for the next query: it must answer it as a
+	// fresh worker does, whatever this input left in it.
+	if got := h.Serve(w, fuzzProbe, from, true); !bytes.Equal(got, want) {
+		t.Fatalf("after this input the worker answers the probe query with\n%x\nwant\n%x", got, want)
+	}
+}
+
+// fuzzCheckOptions checks a reply's NSID and COOKIE options: NSID only when
+// asked and configured; a cookie only to a query with a client cookie, when
+// cookies are on, as that client cookie and a version-1 server cookie with
+// Reserved zero; BADCOOKIE only to a UDP query with a client cookie and no
+// valid server cookie, when cookies are required.
+func fuzzCheckOptions(t *testing.T, h *Handler, w *worker, resp []byte, udp bool) {
+	t.Helper()
+	var m dns.Msg
+	if err := m.Unpack(resp); err != nil {
+		t.Fatalf("reply does not unpack: %v", err)
+	}
+	var nsid, cookie []string
+	if o := m.IsEdns0(); o != nil {
+		for _, opt := range o.Option {
+			switch v := opt.(type) {
+			case *dns.EDNS0_NSID:
+				nsid = append(nsid, v.Nsid)
+			case *dns.EDNS0_COOKIE:
+				cookie = append(cookie, v.Cookie)
+			}
+		}
+	}
+	q := &w.q
+	switch {
+	case len(nsid) > 1:
+		t.Errorf("%d NSID options in the reply", len(nsid))
+	case len(nsid) == 1 && (!q.nsid || nsid[0] != hex.EncodeToString(h.opts.NSID)):
+		t.Errorf("NSID %q in the reply; asked %v, configured %q", nsid[0], q.nsid, h.opts.NSID)
+	case len(nsid) == 0 && q.nsid && len(h.opts.NSID) > 0 && m.Rcode != dns.RcodeFormatError && m.Rcode != dns.RcodeServerFailure && m.Rcode != dns.RcodeNotImplemented:
+		t.Errorf("NSID asked and configured, none in the %s reply", dns.RcodeToString[m.Rcode])
+	}
+	switch {
+	case len(cookie) > 1:
+		t.Errorf("%d COOKIE options in the reply", len(cookie))
+	case len(cookie) == 1:
+		c := cookie[0]
+		if h.opts.Cookies == nil || !q.cookie.present || len(c) != 48 || c[:16] != hex.EncodeToString(q.cookie.client[:]) || c[16:24] != "01000000" {
+			t.Errorf("COOKIE %s in the reply to client cookie %x (present %v, cookies on %v)", c, q.cookie.client, q.cookie.present, h.opts.Cookies != nil)
+		}
+	}
+	if m.Rcode == dns.RcodeBadCookie && (!h.opts.RequireCookies || !udp || !q.cookie.present || q.serverCookie || len(cookie) != 1 || len(m.Answer) != 0) {
+		t.Errorf("BADCOOKIE (require %v, udp %v, client cookie %v, valid server cookie %v, %d cookies, %d answers)", h.opts.RequireCookies, udp, q.cookie.present, q.serverCookie, len(cookie), len(m.Answer))
+	}
 }
 
 // fuzzNormal is a reply in presentation form with each section sorted
@@ -348,4 +479,12 @@ func fuzzMiekgECS(body []byte) (*dns.EDNS0_SUBNET, error) {
 		return nil, fmt.Errorf("option %T, not ECS", opt.Option[0])
 	}
 	return e, nil
+}
+
+func fuzzUnhex(s string) []byte {
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

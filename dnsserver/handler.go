@@ -1,7 +1,9 @@
 package dnsserver
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -45,6 +47,17 @@ type Options struct {
 	// NSID, when not empty, is returned to queries that ask for it
 	// (RFC 5001), so an operator can tell which node answered.
 	NSID []byte
+	// Cookies, when not nil, answers DNS cookies (RFC 7873) with RFC 9018
+	// server cookies and marks queries that bring back a valid one
+	// (query.serverCookie). nil: COOKIE options get nothing back, as from
+	// a server that does not implement them.
+	Cookies *Cookies
+	// RequireCookies refuses to answer UDP queries without a valid server
+	// cookie: one with a client cookie gets BADCOOKIE and a server cookie
+	// to retry with (RFC 7873 §5.2.3), one without any cookie an empty
+	// truncated reply (TC=1), so it retries over TCP, as Knot's "require"
+	// does. TCP is always answered. Needs Cookies; off by default.
+	RequireCookies bool
 }
 
 // NewHandler returns a Handler answering from src. m may be nil.
@@ -57,6 +70,7 @@ func NewHandlerWith(log *slog.Logger, src Source, m *Metrics, opts Options) *Han
 	if m == nil {
 		m = newMetrics(nil)
 	}
+	opts.NSID = bytes.Clone(opts.NSID)
 	return &Handler{src: src, log: log, metrics: m, opts: opts}
 }
 
@@ -71,6 +85,13 @@ type worker struct {
 	qs   [1]dns.Question
 	name [maxPresent]byte
 	buf  []byte
+	// The reply's NSID and COOKIE option bodies, set by serve for each
+	// query (nil: none); both packers write them after ECS.
+	nsid      []byte
+	cookie    []byte
+	cookieBuf [clientCookieLen + serverCookieLen]byte
+	nsidOpt   dns.EDNS0_LOCAL // the slow path's views of nsid and cookie
+	cookieOpt dns.EDNS0_LOCAL
 	// slowOnly makes every response go through miekg/dns's packer; tests
 	// use it to check the fast packer against it.
 	slowOnly bool
@@ -80,6 +101,8 @@ func newWorker() *worker {
 	w := &worker{buf: make([]byte, 0, 65535)}
 	w.opt.Hdr = dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}
 	w.ecs.Code = dns.EDNS0SUBNET
+	w.nsidOpt.Code = optNSID
+	w.cookieOpt.Code = optCookie
 	return w
 }
 
@@ -100,6 +123,7 @@ func (h *Handler) Serve(w *worker, req []byte, from netip.Addr, udp bool) (resp 
 func (h *Handler) serve(w *worker, req []byte, from netip.Addr, udp bool) []byte {
 	q := &w.q
 	*q = query{}
+	w.nsid, w.cookie = nil, nil
 	if err := parseHeader(req, q); err != nil {
 		h.metrics.dropped.Inc()
 		return nil
@@ -108,9 +132,13 @@ func (h *Handler) serve(w *worker, req []byte, from netip.Addr, udp bool) []byte
 		return h.errorReply(w, req, dns.RcodeNotImplemented, op)
 	}
 	if err := parseQuery(req, q); err != nil {
+		if h.opts.Cookies != nil && (errors.Is(err, errCookie) || errors.Is(err, errTwoCookie)) {
+			h.metrics.cookies[cookieMalformed].Inc()
+		}
 		return h.errorReply(w, req, dns.RcodeFormatError, dns.OpcodeQuery)
 	}
 	h.metrics.query(q.qtype, udp)
+	h.replyOptions(w, from)
 	m := &w.out
 	h.startReply(w)
 	n := presentName(w.name[:], q.rawName)
@@ -124,6 +152,12 @@ func (h *Handler) serve(w *worker, req []byte, from netip.Addr, udp bool) []byte
 	case q.edns && q.version > ednsVersion:
 		// RFC 6891 §6.1.3: BADVERS, with our OPT saying which version we speak.
 		m.Rcode = dns.RcodeBadVers
+	case h.opts.RequireCookies && h.opts.Cookies != nil && udp && !q.serverCookie:
+		if q.cookie.present {
+			m.Rcode = dns.RcodeBadCookie // with a fresh server cookie to retry with
+		} else {
+			m.Truncated = true // no cookie at all: come back over TCP
+		}
 	case q.qclass != dns.ClassINET && q.qclass != dns.ClassANY:
 		m.Rcode = dns.RcodeRefused
 	case q.qtype == dns.TypeOPT:
@@ -190,6 +224,14 @@ func (h *Handler) finish(w *worker, req []byte, udp bool) []byte {
 				w.ecs.Address = nil
 			}
 			w.opt.Option = append(w.opt.Option, &w.ecs)
+		}
+		if w.nsid != nil {
+			w.nsidOpt.Data = w.nsid
+			w.opt.Option = append(w.opt.Option, &w.nsidOpt)
+		}
+		if w.cookie != nil {
+			w.cookieOpt.Data = w.cookie
+			w.opt.Option = append(w.opt.Option, &w.cookieOpt)
 		}
 		m.Extra = append(m.Extra, &w.opt)
 	}

@@ -419,24 +419,43 @@ func testServerUDPAndTCP(t *testing.T, netpoll bool) {
 }
 
 // BenchmarkServe is the full per-packet path without sockets: parse,
-// answer, pack. It reports allocations per query.
+// answer, pack. It reports allocations per query. "off" is the plain
+// handler; the others turn NSID and cookies on and send an NSID option
+// with a client cookie alone (a server cookie made per query) or with our
+// server cookie (checked, then echoed), as a resolver that knows us does.
 func BenchmarkServe(b *testing.B) {
-	h := newTestHandler(b, demoStore(b))
-	reqs := [][]byte{
-		mkQuery(b, "www.gslb.example.com.", dns.TypeA, withECS("198.51.100.0/24")),
-		mkQuery(b, "www.gslb.example.com.", dns.TypeAAAA, withECS("2001:db8:3::/48")),
-		mkQuery(b, "www.gslb.example.com.", dns.TypeA, withECS("192.0.2.0/24")),
-		mkQuery(b, "www.gslb.example.com.", dns.TypeA),
-	}
+	st := demoStore(b)
+	const client = "0123456789abcdef"
+	var base = []reqOpt{withECS("198.51.100.0/24"), withECS("2001:db8:3::/48"), withECS("192.0.2.0/24"), func(*dns.Msg) {}}
+	var qtypes = []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeA, dns.TypeA}
 	from := netip.MustParseAddr("203.0.113.53")
-	w := newWorker()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if h.Serve(w, reqs[i&3], from, true) == nil {
-			b.Fatal("no reply")
-		}
-		i++
+	c := mustCookies(b, nil, "000102030405060708090a0b0c0d0e0f")
+	on := cookieHandler(b, c, false)
+	good := serverCookieFor(b, on, client, from)
+	for _, bc := range []struct {
+		name  string
+		h     *Handler
+		extra []reqOpt
+	}{
+		{"off", newTestHandler(b, st), nil},
+		{"nsid+cookie_client_only", on, []reqOpt{withNSID(""), withCookie(client)}},
+		{"nsid+cookie_server", on, []reqOpt{withNSID(""), withCookie(good)}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var reqs [4][]byte
+			for i := range reqs {
+				reqs[i] = mkQuery(b, "www.gslb.example.com.", qtypes[i], append([]reqOpt{base[i]}, bc.extra...)...)
+			}
+			w := newWorker()
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if bc.h.Serve(w, reqs[i&3], from, true) == nil {
+					b.Fatal("no reply")
+				}
+				i++
+			}
+		})
 	}
 }
 

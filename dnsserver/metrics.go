@@ -18,6 +18,7 @@ type Metrics struct {
 	tcpRefused prometheus.Counter
 	tcpOpen    prometheus.Gauge
 	tcpClosed  [numReasons]prometheus.Counter // by closeReason
+	cookies    [cookieResults]prometheus.Counter
 }
 
 // qtypeLabels are the query types counted by name; the rest are "other".
@@ -38,6 +39,10 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 		Name: "meridian_dns_responses_total",
 		Help: "Responses sent, by rcode.",
 	}, []string{"rcode"})
+	ck := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_dns_cookies_total",
+		Help: "Queries by their DNS COOKIE option (RFC 7873): none, client_only, good (a valid server cookie), bad, malformed. Counted when cookies are on.",
+	}, []string{"result"})
 	m := &Metrics{
 		ecs: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "meridian_dns_ecs_queries_total",
@@ -84,8 +89,11 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 		}
 		m.rcodes[rc] = r.WithLabelValues(name)
 	}
+	for i, l := range cookieResultLabels {
+		m.cookies[i] = ck.WithLabelValues(l)
+	}
 	if reg != nil {
-		reg.MustRegister(q, r, m.ecs, m.truncated, m.dropped, m.panics, m.tcpRefused, m.tcpOpen, ev)
+		reg.MustRegister(q, r, ck, m.ecs, m.truncated, m.dropped, m.panics, m.tcpRefused, m.tcpOpen, ev)
 	}
 	return m
 }

@@ -25,6 +25,9 @@ func packFast(w *worker, rcode int, aa bool, res *zones.Result, lname string, li
 	if aa {
 		flags |= flagAA
 	}
+	if w.out.Truncated {
+		flags |= flagTC // RequireCookies sends a client without a cookie to TCP
+	}
 	ar := len(res.Extra)
 	if q.edns {
 		ar++
@@ -59,7 +62,8 @@ func packFast(w *worker, rcode int, aa bool, res *zones.Result, lname string, li
 }
 
 // appendOPT writes our OPT record: our UDP size, the extended rcode, the
-// DO bit echoed (RFC 3225), and the ECS option echoed with its scope.
+// DO bit echoed (RFC 3225), the ECS option echoed with its scope, then
+// NSID and COOKIE when serve chose to send them.
 func appendOPT(b []byte, w *worker, rcode, scope int) []byte {
 	q := &w.q
 	b = append(b, 0) // root owner
@@ -70,24 +74,37 @@ func appendOPT(b []byte, w *worker, rcode, scope int) []byte {
 		ttl |= 1 << 15
 	}
 	b = binary.BigEndian.AppendUint32(b, ttl)
-	if !q.ecs.present {
-		return append(b, 0, 0)
-	}
-	n := (int(q.ecs.source) + 7) / 8
-	b = binary.BigEndian.AppendUint16(b, uint16(4+4+n))
-	b = binary.BigEndian.AppendUint16(b, optECS)
-	b = binary.BigEndian.AppendUint16(b, uint16(4+n))
-	b = binary.BigEndian.AppendUint16(b, q.ecs.family)
-	b = append(b, q.ecs.source, ecsScope(q, scope))
-	if n > 0 {
-		a := q.ecs.addr.As16()
-		if q.ecs.family == 1 {
-			b = append(b, a[12:12+n]...)
-		} else {
-			b = append(b, a[:n]...)
+	lenAt := len(b)
+	b = append(b, 0, 0) // RDLENGTH, filled in below
+	if q.ecs.present {
+		n := (int(q.ecs.source) + 7) / 8
+		b = binary.BigEndian.AppendUint16(b, optECS)
+		b = binary.BigEndian.AppendUint16(b, uint16(4+n))
+		b = binary.BigEndian.AppendUint16(b, q.ecs.family)
+		b = append(b, q.ecs.source, ecsScope(q, scope))
+		if n > 0 {
+			a := q.ecs.addr.As16()
+			if q.ecs.family == 1 {
+				b = append(b, a[12:12+n]...)
+			} else {
+				b = append(b, a[:n]...)
+			}
 		}
 	}
+	b = appendOption(b, optNSID, w.nsid)
+	b = appendOption(b, optCookie, w.cookie)
+	binary.BigEndian.PutUint16(b[lenAt:], uint16(len(b)-lenAt-2))
 	return b
+}
+
+// appendOption writes one EDNS option, unless data is nil.
+func appendOption(b []byte, code uint16, data []byte) []byte {
+	if data == nil {
+		return b
+	}
+	b = binary.BigEndian.AppendUint16(b, code)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(data)))
+	return append(b, data...)
 }
 
 // ecsScope is the SCOPE PREFIX-LENGTH we return: the widest prefix around

@@ -60,17 +60,35 @@ func TestPackFastMatchesMiekg(t *testing.T) {
 	}
 }
 
-// The hot path — parse, answer, pack — must not allocate.
+// The hot path — parse, answer, pack — must not allocate, with NSID and
+// cookies on too.
 func TestServeDoesNotAllocate(t *testing.T) {
 	h := newTestHandler(t, demoStore(t))
-	req := mkQuery(t, "www.gslb.example.com.", dns.TypeA, withECS("198.51.100.0/24"))
-	nx := mkQuery(t, "nope.gslb.example.com.", dns.TypeAAAA, withEDNS(1232))
-	w := newWorker()
+	const secret, client, www = "000102030405060708090a0b0c0d0e0f", "0123456789abcdef", "www.gslb.example.com."
+	const now = 1700000000
 	from := netip.MustParseAddr("203.0.113.53")
-	for _, r := range [][]byte{req, nx} {
-		h.Serve(w, r, from, true)
-		if n := testing.AllocsPerRun(200, func() { h.Serve(w, r, from, true) }); n != 0 {
-			t.Errorf("%.1f allocs per query, want 0", n)
+	c := mustCookies(t, newClock(now), "f0e0d0c0b0a090807060504030201000", secret)
+	ck := cookieHandler(t, c, false) // NSID and cookies
+	req := cookieHandler(t, c, true) // and RequireCookies
+	cases := []struct {
+		name string
+		h    *Handler
+		req  []byte
+	}{
+		{"ecs", h, mkQuery(t, www, dns.TypeA, withECS("198.51.100.0/24"))},
+		{"nxdomain", h, mkQuery(t, "nope.gslb.example.com.", dns.TypeAAAA, withEDNS(1232))},
+		{"client cookie, nsid, ecs", ck, mkQuery(t, www, dns.TypeA, withECS("198.51.100.0/24"), withNSID(""), withCookie(client))},
+		{"valid server cookie, echoed", ck, mkQuery(t, www, dns.TypeA, withNSID(""), withCookie(forgeCookie(t, secret, client, 1, now-60, from)))},
+		{"valid server cookie, renewed", ck, mkQuery(t, www, dns.TypeA, withNSID(""), withCookie(forgeCookie(t, secret, client, 1, now-1900, from)))},
+		{"bad server cookie", ck, mkQuery(t, www, dns.TypeA, withCookie(client+"0100000000000000ffffffffffffffff"))},
+		{"require: BADCOOKIE", req, mkQuery(t, www, dns.TypeA, withNSID(""), withCookie(client))},
+		{"require: TC", req, mkQuery(t, www, dns.TypeA)},
+	}
+	w := newWorker()
+	for _, tc := range cases {
+		tc.h.Serve(w, tc.req, from, true)
+		if n := testing.AllocsPerRun(200, func() { tc.h.Serve(w, tc.req, from, true) }); n != 0 {
+			t.Errorf("%s: %.1f allocs per query, want 0", tc.name, n)
 		}
 	}
 }

@@ -23,6 +23,8 @@ type query struct {
 	udpSize uint16
 	do      bool
 	ecs     ecs
+	nsid    bool // an NSID option asked who answers (RFC 5001)
+	cookie  cookieOpt
 	// serverCookie: the request carried a server cookie this node made
 	// and still accepts (RFC 7873, RFC 9018). Such a client has shown it
 	// can receive at its address, so rate limiting lets it through.
@@ -157,7 +159,10 @@ func parseAdditional(b []byte, off int, q *query) (int, error) {
 }
 
 // parseOptions walks the EDNS options. Unknown options are ignored
-// (RFC 6891 §6.1.2); a malformed ECS option is an error (RFC 7871 §7.1.1).
+// (RFC 6891 §6.1.2); a malformed ECS option is an error (RFC 7871 §7.1.1),
+// and so is a malformed or repeated COOKIE option (RFC 7873 §5.2.2), even
+// when cookies are off: it is broken EDNS either way. An NSID option's
+// payload is ignored in a query (RFC 5001 §2.3).
 func parseOptions(b []byte, q *query) error {
 	for len(b) > 0 {
 		if len(b) < 4 {
@@ -168,11 +173,18 @@ func parseOptions(b []byte, q *query) error {
 		if 4+n > len(b) {
 			return errOPT
 		}
-		if code == optECS {
+		switch code {
+		case optECS:
 			if q.ecs.present {
 				return errECS
 			}
 			if err := parseECS(b[4:4+n], &q.ecs); err != nil {
+				return err
+			}
+		case optNSID:
+			q.nsid = true
+		case optCookie:
+			if err := parseCookie(b[4:4+n], &q.cookie); err != nil {
 				return err
 			}
 		}
