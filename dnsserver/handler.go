@@ -45,6 +45,8 @@ type Options struct {
 	// NSID, when not empty, is returned to queries that ask for it
 	// (RFC 5001), so an operator can tell which node answered.
 	NSID []byte
+	// RRL, when not nil, limits the rate of UDP responses (rrl.go).
+	RRL *RRL
 }
 
 // NewHandler returns a Handler answering from src. m may be nil.
@@ -94,7 +96,11 @@ func (h *Handler) Serve(w *worker, req []byte, from netip.Addr, udp bool) (resp 
 			resp = h.servfail(w, req)
 		}
 	}()
-	return h.serve(w, req, from, udp)
+	resp = h.serve(w, req, from, udp)
+	if udp && resp != nil && h.opts.RRL != nil {
+		resp = h.opts.RRL.limit(w, resp, from)
+	}
+	return resp
 }
 
 func (h *Handler) serve(w *worker, req []byte, from netip.Addr, udp bool) []byte {
