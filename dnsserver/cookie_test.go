@@ -559,3 +559,47 @@ func TestCookiesSetSecretsWhileServing(t *testing.T) {
 	close(stop)
 	wg.Wait()
 }
+
+// Through Serve, with cookies and rate limiting both on: a client that
+// brings back a valid server cookie is never limited, while the same
+// queries from its network without one are.
+func TestValidCookieExemptFromRRL(t *testing.T) {
+	const secret, client, www = "000102030405060708090a0b0c0d0e0f", "0123456789abcdef", "www.gslb.example.com."
+	const now = 1700000000
+	from := netip.MustParseAddr("203.0.113.53")
+	h := cookieHandler(t, mustCookies(t, newClock(now), secret), false)
+	stopped := time.Unix(1e9, 0)
+	rrl, err := NewRRL(RRLConfig{ResponsesPerSecond: 2, Slip: 2}, func() time.Time { return stopped }, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.opts.RRL = rrl
+	w := newWorker()
+	count := func(req []byte) (answered, truncated, dropped int) {
+		for range 20 {
+			resp := h.Serve(w, req, from, true)
+			if resp == nil {
+				dropped++
+				continue
+			}
+			var m dns.Msg
+			if err := m.Unpack(resp); err != nil {
+				t.Fatal(err)
+			}
+			if m.Truncated {
+				truncated++
+			} else if len(m.Answer) > 0 {
+				answered++
+			}
+		}
+		return
+	}
+	good := mkQuery(t, www, dns.TypeA, withCookie(forgeCookie(t, secret, client, 1, now-60, from)))
+	if a, tc, d := count(good); a != 20 {
+		t.Errorf("valid server cookie: %d answered, %d truncated, %d dropped of 20; want all answered", a, tc, d)
+	}
+	plain := mkQuery(t, www, dns.TypeA, withCookie(client))
+	if a, tc, d := count(plain); a != 2 || tc != 9 || d != 9 {
+		t.Errorf("client cookie only: %d answered, %d truncated, %d dropped of 20; want 2, 9, 9", a, tc, d)
+	}
+}

@@ -58,6 +58,9 @@ type Options struct {
 	// truncated reply (TC=1), so it retries over TCP, as Knot's "require"
 	// does. TCP is always answered. Needs Cookies; off by default.
 	RequireCookies bool
+	// RRL, when not nil, limits the rate of UDP responses (rrl.go); a
+	// query with a valid server cookie is not limited.
+	RRL *RRL
 }
 
 // NewHandler returns a Handler answering from src. m may be nil.
@@ -117,7 +120,11 @@ func (h *Handler) Serve(w *worker, req []byte, from netip.Addr, udp bool) (resp 
 			resp = h.servfail(w, req)
 		}
 	}()
-	return h.serve(w, req, from, udp)
+	resp = h.serve(w, req, from, udp)
+	if udp && resp != nil && h.opts.RRL != nil {
+		resp = h.opts.RRL.limit(w, resp, from)
+	}
+	return resp
 }
 
 func (h *Handler) serve(w *worker, req []byte, from netip.Addr, udp bool) []byte {

@@ -1,6 +1,8 @@
 package dnsserver
 
 import (
+	"errors"
+
 	"github.com/miekg/dns"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -37,7 +39,7 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 	}, []string{"proto", "qtype"})
 	r := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meridian_dns_responses_total",
-		Help: "Responses sent, by rcode.",
+		Help: "Responses made, by rcode; meridian_dns_rrl_responses_total counts those rate limiting then withheld.",
 	}, []string{"rcode"})
 	ck := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "meridian_dns_cookies_total",
@@ -117,4 +119,52 @@ func (m *Metrics) rcode(rc int) {
 		rc = len(m.rcodes) - 1
 	}
 	m.rcodes[rc].Inc()
+}
+
+// rrlMetrics are response rate limiting's counters, resolved when the
+// limiter is built.
+type rrlMetrics struct {
+	responses [rrlClasses][2]prometheus.Counter // [class][dropped, slipped]
+	evictions prometheus.Counter
+}
+
+func newRRLMetrics(reg prometheus.Registerer) (rrlMetrics, error) {
+	var m rrlMetrics
+	resp := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "meridian_dns_rrl_responses_total",
+		Help: "UDP responses rate limiting withheld, by response class and action: dropped (no reply) or slipped (sent truncated, empty, so the client retries over TCP).",
+	}, []string{"class", "action"})
+	ev := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "meridian_dns_rrl_table_evictions_total",
+		Help: "Rate limiting accounts still in debt that a new key evicted from the full table, resetting them; many mean the table is too small.",
+	})
+	if reg != nil {
+		var err error
+		if resp, err = register(reg, resp); err != nil {
+			return m, err
+		}
+		if ev, err = register(reg, ev); err != nil {
+			return m, err
+		}
+	}
+	for c, class := range rrlClassLabels {
+		for a, action := range [...]string{"dropped", "slipped"} {
+			m.responses[c][a] = resp.WithLabelValues(class, action)
+		}
+	}
+	m.evictions = ev
+	return m, nil
+}
+
+// register registers c with reg, or returns the collector registered
+// before it, so a limiter rebuilt on reload counts on.
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if old, ok := are.ExistingCollector.(C); ok {
+			return old, nil
+		}
+	}
+	return c, err
 }

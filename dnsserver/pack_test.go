@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 )
@@ -89,6 +90,24 @@ func TestServeDoesNotAllocate(t *testing.T) {
 		tc.h.Serve(w, tc.req, from, true)
 		if n := testing.AllocsPerRun(200, func() { tc.h.Serve(w, tc.req, from, true) }); n != 0 {
 			t.Errorf("%s: %.1f allocs per query, want 0", tc.name, n)
+		}
+	}
+	// With rate limiting on: answers sent (a clock that moves a second a
+	// query), and answers dropped and slipped (a stopped clock).
+	sec := time.Unix(1e9, 0)
+	moving := func() time.Time { sec = sec.Add(time.Second); return sec }
+	stopped := func() time.Time { return sec }
+	for _, now := range []func() time.Time{moving, stopped} {
+		rrl, err := NewRRL(RRLConfig{ResponsesPerSecond: 1, Slip: 2}, now, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.opts.RRL = rrl
+		for _, r := range [][]byte{mkQuery(t, www, dns.TypeA, withECS("198.51.100.0/24")), mkQuery(t, "nope.gslb.example.com.", dns.TypeAAAA, withEDNS(1232))} {
+			h.Serve(w, r, from, true)
+			if n := testing.AllocsPerRun(200, func() { h.Serve(w, r, from, true) }); n != 0 {
+				t.Errorf("rrl on: %.1f allocs per query, want 0", n)
+			}
 		}
 	}
 }
