@@ -102,7 +102,14 @@ func TestServeDoesNotAllocate(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		h.opts.RRL = rrl
+		h.opts.RRL, ck.opts.RRL = rrl, rrl
+		// Everything on at once: NSID, cookies (a client cookie, so the
+		// response is limited) and rate limiting.
+		all := mkQuery(t, www, dns.TypeA, withECS("198.51.100.0/24"), withNSID(""), withCookie(client))
+		ck.Serve(w, all, from, true)
+		if n := testing.AllocsPerRun(200, func() { ck.Serve(w, all, from, true) }); n != 0 {
+			t.Errorf("rrl, cookies and nsid on: %.1f allocs per query, want 0", n)
+		}
 		for _, r := range [][]byte{mkQuery(t, www, dns.TypeA, withECS("198.51.100.0/24")), mkQuery(t, "nope.gslb.example.com.", dns.TypeAAAA, withEDNS(1232))} {
 			h.Serve(w, r, from, true)
 			if n := testing.AllocsPerRun(200, func() { h.Serve(w, r, from, true) }); n != 0 {

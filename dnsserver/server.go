@@ -137,12 +137,20 @@ func NewServer(log *slog.Logger, cfg Config, h *Handler) (*Server, error) {
 // listenPair binds UDP and TCP on one address and port. With port 0 the
 // kernel picks the UDP port, which some TCP socket may already hold: then
 // it tries again with another.
+// udpBuffer is the socket buffer size asked for each UDP listener.
+const udpBuffer = 4 << 20
+
 func listenPair(ap netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
 	for attempt := 0; ; attempt++ {
 		u, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
 		if err != nil {
 			return nil, nil, err
 		}
+		// A burst (a flood being rate limited, a GC pause) must wait in
+		// the socket, not be dropped by the kernel: ask for 4 MiB each way
+		// (the kernel caps it at net.core.rmem_max and wmem_max).
+		_ = u.SetReadBuffer(udpBuffer)
+		_ = u.SetWriteBuffer(udpBuffer)
 		port := uint16(u.LocalAddr().(*net.UDPAddr).Port)
 		t, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), port)))
 		if err == nil {

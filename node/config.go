@@ -2,6 +2,7 @@ package node
 
 import (
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meridian-gtm/meridian/admin"
+	"github.com/meridian-gtm/meridian/dnsserver"
 	"github.com/meridian-gtm/meridian/zones"
 )
 
@@ -81,6 +83,60 @@ type DNSConfig struct {
 	UDPWorkers     int      `toml:"udp_workers"`
 	MaxTCPConns    int      `toml:"max_tcp_conns"`
 	TCPIdleTimeout Duration `toml:"tcp_idle_timeout"`
+	// MaxTCPConnsPerClient bounds the TCP connections of one client
+	// address (an IPv6 /64); default 8, negative for no bound.
+	MaxTCPConnsPerClient int `toml:"max_tcp_conns_per_client"`
+	// NSID is returned to queries that ask for it (RFC 5001). Unset: the
+	// host name; "": none.
+	NSID *string `toml:"nsid"`
+	// Cookies: DNS cookies (RFC 7873, RFC 9018 server cookies).
+	Cookies CookieConfig `toml:"cookies"`
+	// RRL: response rate limiting, off until responses_per_second is set.
+	RRL dnsserver.RRLConfig `toml:"rrl"`
+}
+
+// CookieConfig is [dns.cookies]. Cookies are on when SecretFile is set.
+type CookieConfig struct {
+	// SecretFile holds the server cookie secrets, hex, 16 bytes each, one
+	// per line; the first makes cookies, all are accepted (rotation). Every
+	// node behind one name must share it. It is read again on reload.
+	SecretFile string `toml:"secret_file"`
+	// Require answers UDP queries only with a valid server cookie: others
+	// get BADCOOKIE (or TC=1 without any cookie). Off by default.
+	Require bool `toml:"require"`
+}
+
+// maxNSID bounds the NSID: it rides in every answer that asks for it.
+const maxNSID = 128
+
+// nsid is the NSID to send: the configured one, else the host name.
+func (c DNSConfig) nsid() []byte {
+	if c.NSID != nil {
+		return []byte(*c.NSID)
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return nil
+	}
+	return []byte(h)
+}
+
+func (c DNSConfig) validate() error {
+	if c.NSID != nil && len(*c.NSID) > maxNSID {
+		return fmt.Errorf("dns.nsid: at most %d bytes: %w", maxNSID, zones.ErrInvalid)
+	}
+	if err := c.RRL.Validate(); err != nil {
+		return fmt.Errorf("[dns] %w: %w", err, zones.ErrInvalid)
+	}
+	if c.Cookies.Require && c.Cookies.SecretFile == "" {
+		return fmt.Errorf("dns.cookies.require needs dns.cookies.secret_file: %w", zones.ErrInvalid)
+	}
+	if c.Cookies.SecretFile != "" {
+		if _, err := dnsserver.LoadCookieSecrets(c.Cookies.SecretFile); err != nil && !errors.Is(err, dnsserver.ErrCookieFileMode) {
+			return fmt.Errorf("dns.cookies.secret_file: %w: %w", err, zones.ErrInvalid)
+		}
+	}
+	return nil
 }
 
 // Duration is a time.Duration written as "10s" in TOML.
@@ -92,6 +148,7 @@ func DefaultConfig() Config {
 		DNS: DNSConfig{
 			Listen:         []string{"127.0.0.1:53", "[::1]:53"},
 			TCPIdleTimeout: Duration{Duration: 10 * time.Second},
+			RRL:            dnsserver.DefaultRRLConfig(),
 		},
 		Zones:         "zones",
 		LogLevel:      "info",
@@ -111,6 +168,10 @@ func LoadConfig(file string) (Config, error) {
 	cfg.GeoIP = resolve(dir, cfg.GeoIP)
 	cfg.Cluster.KeyFile = resolve(dir, cfg.Cluster.KeyFile)
 	cfg.Cluster.StateDir = resolve(dir, cfg.Cluster.StateDir)
+	cfg.DNS.Cookies.SecretFile = resolve(dir, cfg.DNS.Cookies.SecretFile)
+	if err := cfg.DNS.validate(); err != nil {
+		return Config{}, fmt.Errorf("%s: %w", file, err)
+	}
 	for _, p := range []*string{&cfg.Admin.AuditFile, &cfg.Admin.TLSCert, &cfg.Admin.TLSKey, &cfg.Admin.TLSClientCA} {
 		*p = resolve(dir, *p)
 	}

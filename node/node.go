@@ -41,7 +41,8 @@ type Node struct {
 	metrics  nodeMetrics
 
 	prober    *probes.Prober
-	metricsLn net.Listener // nil unless metrics_listen is set
+	cookies   *dnsserver.Cookies // nil when DNS cookies are off
+	metricsLn net.Listener       // nil unless metrics_listen is set
 
 	// healthKick (cap 1) tells the health goroutine that verdicts or
 	// members changed; a kick that finds one pending is dropped, which is
@@ -168,12 +169,18 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 	}
 	n.prober = probes.New(popts, n.reg)
 	n.setTargets(n.assignTargets(zc))
-	h := dnsserver.NewHandler(log, store, dnsserver.NewMetrics(n.reg))
+	opts, err := n.dnsOptions(cfg.DNS)
+	if err != nil {
+		n.closeCluster()
+		return nil, err
+	}
+	h := dnsserver.NewHandlerWith(log, store, dnsserver.NewMetrics(n.reg), opts)
 	n.dns, err = dnsserver.NewServer(log, dnsserver.Config{
-		Listen:         cfg.DNS.Listen,
-		UDPWorkers:     cfg.DNS.UDPWorkers,
-		MaxTCPConns:    cfg.DNS.MaxTCPConns,
-		TCPIdleTimeout: cfg.DNS.TCPIdleTimeout.Duration,
+		Listen:               cfg.DNS.Listen,
+		UDPWorkers:           cfg.DNS.UDPWorkers,
+		MaxTCPConns:          cfg.DNS.MaxTCPConns,
+		MaxTCPConnsPerClient: cfg.DNS.MaxTCPConnsPerClient,
+		TCPIdleTimeout:       cfg.DNS.TCPIdleTimeout.Duration,
 	}, h)
 	if err != nil {
 		n.closeCluster()
@@ -313,6 +320,7 @@ func (n *Node) Reload() error {
 	n.metrics.reloads.WithLabelValues("ok").Inc()
 	n.metrics.lastLoad.SetToCurrentTime()
 	n.publishEvent(admin.Event{Type: admin.EventConfig, To: "loaded", Detail: "config hash " + n.configHash()})
+	n.reloadCookies()
 	n.log.Info("reloaded", "zones", len(n.store.Load().Inputs.Config.Zones))
 	return nil
 }
@@ -385,6 +393,9 @@ func (n *Node) fingerprint() (uint64, error) {
 	}
 	if n.cfg.GeoIP != "" {
 		files = append(files, n.cfg.GeoIP)
+	}
+	if n.cfg.DNS.Cookies.SecretFile != "" {
+		files = append(files, n.cfg.DNS.Cookies.SecretFile) // rotated by editing it
 	}
 	for _, f := range files {
 		st, err := os.Stat(f)
