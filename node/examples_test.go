@@ -59,3 +59,36 @@ func TestLoadConfigRejectsBadListen(t *testing.T) {
 		}
 	}
 }
+
+// The [dns] hardening settings: NSID defaults to the host name and "" turns
+// it off; bad rate limiting and cookie settings are refused with the key.
+func TestLoadConfigHardening(t *testing.T) {
+	dir := t.TempDir()
+	load := func(body string) (Config, error) {
+		f := filepath.Join(dir, "node.toml")
+		os.WriteFile(f, []byte(body), 0o644)
+		return LoadConfig(f)
+	}
+	host, _ := os.Hostname()
+	cfg, err := load("[dns]\nlisten = [\"127.0.0.1:53\"]\n")
+	if err != nil || string(cfg.DNS.nsid()) != host || cfg.DNS.RRL.Enabled() || cfg.DNS.Cookies.SecretFile != "" {
+		t.Errorf("defaults: nsid %q (want the host name %q), rrl on %v, cookies %q, err %v", cfg.DNS.nsid(), host, cfg.DNS.RRL.Enabled(), cfg.DNS.Cookies.SecretFile, err)
+	}
+	if cfg, err := load("[dns]\nnsid = \"\"\n"); err != nil || len(cfg.DNS.nsid()) != 0 {
+		t.Errorf(`nsid = "": %q, %v`, cfg.DNS.nsid(), err)
+	}
+	os.WriteFile(filepath.Join(dir, "bad.secret"), []byte("abc\n"), 0o600)
+	for body, want := range map[string]string{
+		"[dns]\nnsid = \"" + strings.Repeat("x", 129) + "\"\n":       "dns.nsid",
+		"[dns.rrl]\nresponses_per_second = 20\nslip = 11\n":          "rrl.slip",
+		"[dns.rrl]\nresponses_per_second = 20\nipv4_prefix = 33\n":   "rrl.ipv4_prefix",
+		"[dns.rrl]\nresponses_per_second = 20\nexempt = [\"x/8\"]\n": "node.toml:3:11",
+		"[dns.cookies]\nrequire = true\n":                            "dns.cookies.require needs dns.cookies.secret_file",
+		"[dns.cookies]\nsecret_file = \"missing.secret\"\n":          "dns.cookies.secret_file",
+		"[dns.cookies]\nsecret_file = \"bad.secret\"\n":              "bad.secret:1",
+	} {
+		if _, err := load(body); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: err %v, want one naming %q", body, err, want)
+		}
+	}
+}
