@@ -432,25 +432,43 @@ func BenchmarkServe(b *testing.B) {
 	c := mustCookies(b, nil, "000102030405060708090a0b0c0d0e0f")
 	on := cookieHandler(b, c, false)
 	good := serverCookieFor(b, on, client, from)
+	// Everything on: NSID, cookies and rate limiting, queries from 1,024
+	// networks so that every response is accounted and sent.
+	all := cookieHandler(b, c, false)
+	rrl, err := NewRRL(RRLConfig{ResponsesPerSecond: 100_000, Slip: 2}, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	all.opts.RRL = rrl
 	for _, bc := range []struct {
-		name  string
-		h     *Handler
-		extra []reqOpt
+		name   string
+		h      *Handler
+		extra  []reqOpt
+		spread bool // from 1,024 networks rather than one address
 	}{
-		{"off", newTestHandler(b, st), nil},
-		{"nsid+cookie_client_only", on, []reqOpt{withNSID(""), withCookie(client)}},
-		{"nsid+cookie_server", on, []reqOpt{withNSID(""), withCookie(good)}},
+		{"off", newTestHandler(b, st), nil, false},
+		{"nsid+cookie_client_only", on, []reqOpt{withNSID(""), withCookie(client)}, false},
+		{"nsid+cookie_server", on, []reqOpt{withNSID(""), withCookie(good)}, false},
+		{"off_spread", newTestHandler(b, st), nil, true},
+		{"all_on_spread", all, []reqOpt{withNSID(""), withCookie(client)}, true},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			var reqs [4][]byte
 			for i := range reqs {
 				reqs[i] = mkQuery(b, "www.gslb.example.com.", qtypes[i], append([]reqOpt{base[i]}, bc.extra...)...)
 			}
+			var froms [1024]netip.Addr
+			for i := range froms {
+				froms[i] = from
+				if bc.spread {
+					froms[i] = netip.AddrFrom4([4]byte{10, byte(i >> 8), byte(i), 1})
+				}
+			}
 			w := newWorker()
 			b.ReportAllocs()
 			i := 0
 			for b.Loop() {
-				if bc.h.Serve(w, reqs[i&3], from, true) == nil {
+				if bc.h.Serve(w, reqs[i&3], froms[i&1023], true) == nil {
 					b.Fatal("no reply")
 				}
 				i++
