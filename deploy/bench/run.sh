@@ -24,6 +24,11 @@
 #   BENCH_CALLGRIND=1       callgrind Ir per query (0 to skip; ~1 min)
 #   BENCH_CALLGRIND_QUERIES=20000
 #   BENCH_NICE=-19          priority of servers and dnsperf (see NICE below)
+#   BENCH_HARDENED=1        also measure Meridian with rate limiting, DNS
+#                           cookies and NSID on ("meridian+h"; 0 to skip): the
+#                           same zone with [dns.rrl] at a rate dnsperf never
+#                           reaches (every response accounted, none withheld)
+#                           and [dns.cookies], dnsperf sending a client cookie
 #   MERIDIAN_PORT=53531 GDNSD_PORT=53532
 #
 # Output: the table on stdout and in deploy/bench/out/results.txt (and a
@@ -42,7 +47,9 @@ ROUNDS=${BENCH_ROUNDS:-1}
 DO_PERF=${BENCH_PERF:-1}
 DO_CALLGRIND=${BENCH_CALLGRIND:-1}
 CG_QUERIES=${BENCH_CALLGRIND_QUERIES:-20000}
+DO_HARDENED=${BENCH_HARDENED:-1}
 MPORT=${MERIDIAN_PORT:-53531}
+HPORT=${MERIDIAN_HARDENED_PORT:-53533}
 GPORT=${GDNSD_PORT:-53532}
 
 OUT=$ROOT/deploy/bench/out
@@ -129,7 +136,7 @@ for tool in go dnsperf gdnsd dig taskset getconf; do
 	command -v "$tool" >/dev/null || die "$tool not found (apt-get install dnsperf gdnsd bind9-dnsutils)"
 done
 [ "$(nproc)" -ge 2 ] || die "need 2 CPUs: the server on CPU $SERVER_CPU, dnsperf on CPU $CLIENT_CPU"
-for port in "$MPORT" "$GPORT"; do
+for port in "$MPORT" "$GPORT" "$HPORT"; do
 	if [ -n "$(ss -Hln "sport = :$port" 2>/dev/null)" ]; then
 		die "port $port is in use on this machine; set MERIDIAN_PORT / GDNSD_PORT"
 	fi
@@ -137,7 +144,7 @@ done
 CLK_TCK=$(getconf CLK_TCK)
 
 rm -rf "$WORK"
-mkdir -p "$WORK/meridian/zones" "$WORK/gdnsd/zones"
+mkdir -p "$WORK/meridian/zones" "$WORK/gdnsd/zones" "$WORK/meridian-h"
 
 # Another build tree may be rebuilding bin/meridian under us; our own copy
 # is stable for the whole run.
@@ -215,6 +222,28 @@ region = "us-east"
 EOF
 "$MERIDIAN" check -config "$WORK/meridian/node.toml" >"$WORK/meridian-check.txt" 2>&1 ||
 	{ cat "$WORK/meridian-check.txt" >&2; die "meridian check failed"; }
+# The hardened twin: the same zone and database, rate limiting and cookies on.
+head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$WORK/meridian-h/cookie.secret"
+echo >>"$WORK/meridian-h/cookie.secret"
+chmod 600 "$WORK/meridian-h/cookie.secret"
+cat >"$WORK/meridian-h/node.toml" <<EOF
+zones = "../meridian/zones"
+geoip = "../bench-city.mmdb"
+log_level = "warn"
+watch_interval = "0s"
+
+[dns]
+listen = ["127.0.0.1:$HPORT"]
+nsid = "bench"
+
+[dns.rrl]
+responses_per_second = 1000000
+
+[dns.cookies]
+secret_file = "cookie.secret"
+EOF
+"$MERIDIAN" check -config "$WORK/meridian-h/node.toml" >"$WORK/meridian-h-check.txt" 2>&1 ||
+	{ cat "$WORK/meridian-h-check.txt" >&2; die "meridian check (hardened) failed"; }
 
 # ------------------------------------------------------------- gdnsd config
 # One UDP thread, as Meridian gets one UDP worker on its one CPU; health
@@ -295,6 +324,9 @@ start() {
 start_meridian() { # [wrapper...]
 	start meridian "$MPORT" "$WORK/meridian.log" "${SERVER_PREFIX[@]}" "$@" "$MERIDIAN" serve -config "$WORK/meridian/node.toml"
 }
+start_meridian_h() { # [wrapper...]
+	start meridian+h "$HPORT" "$WORK/meridian-h.log" "${SERVER_PREFIX[@]}" "$@" "$MERIDIAN" serve -config "$WORK/meridian-h/node.toml"
+}
 # gdnsd 3.x "start" runs in the foreground (there is no -f). A fresh run
 # dir each time: a killed instance would leave its lock behind.
 start_gdnsd() { # [wrapper...]
@@ -343,6 +375,10 @@ run_bg() {
 say "starting meridian (127.0.0.1:$MPORT) and gdnsd (127.0.0.1:$GPORT) on CPU $SERVER_CPU"
 start_meridian
 MPID=$STARTED_PID
+if [ "$DO_HARDENED" = 1 ]; then
+	start_meridian_h
+	HPID=$STARTED_PID
+fi
 start_gdnsd
 GPID=$STARTED_PID
 
@@ -399,8 +435,10 @@ measure() {
 	# dnsperf's own CPU use: near 100% in the max runs means the client,
 	# not the server, is the limit.
 	t0=$EPOCHREALTIME
+	local extra=()
+	[ "$server" = meridian+h ] && extra=(-E 10:0123456789abcdef) # a client cookie in every query
 	run_bg $((SECONDS_PER_RUN + 30)) "$f" "${CLIENT_PREFIX[@]}" \
-		dnsperf "${DNSPERF_OPTS[@]}" -d "$WORK/queries.bin" -p "$port" -l "$SECONDS_PER_RUN" "${rate[@]}" ||
+		dnsperf "${DNSPERF_OPTS[@]}" "${extra[@]}" -d "$WORK/queries.bin" -p "$port" -l "$SECONDS_PER_RUN" "${rate[@]}" ||
 		{ cat "$f" >&2; die "dnsperf against $server failed"; }
 	real=$(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{print b - a}')
 	ctime=$(awk -v t="$BG_TICKS" -v hz="$CLK_TCK" 'BEGIN{print t / hz}')
@@ -432,6 +470,7 @@ say "load average before measuring: $(cut -d' ' -f1-3 /proc/loadavg) (other work
 for ((RUN = 1; RUN <= ROUNDS; RUN++)); do
 	for load in "$QPS" max; do
 		measure meridian "$MPID" "$MPORT" "$load"
+		[ "$DO_HARDENED" = 1 ] && measure meridian+h "$HPID" "$HPORT" "$load"
 		measure gdnsd "$GPID" "$GPORT" "$load"
 	done
 done
@@ -468,6 +507,7 @@ elif [ "$DO_PERF" = 1 ]; then
 fi
 
 stop "$MPID"
+[ "$DO_HARDENED" = 1 ] && stop "$HPID"
 stop "$GPID"
 
 # ---------------------------------------------------------------- callgrind
@@ -522,6 +562,12 @@ fi
 			-v gt="${TICKS[gdnsd/$load]}" -v gn="${ANSWERED[gdnsd/$load]}" 'BEGIN{
 			m = mt/hz*1e6/mn; g = gt/hz*1e6/gn
 			printf "CPU per answered query @ %s: meridian %.2f µs, gdnsd %.2f µs; meridian/gdnsd = %.2fx\n", load, m, g, m/g }'
+		if [ "$DO_HARDENED" = 1 ]; then
+			awk -v load="$load" -v hz="$CLK_TCK" -v mt="${TICKS[meridian/$load]}" -v mn="${ANSWERED[meridian/$load]}" \
+				-v ht="${TICKS[meridian+h/$load]}" -v hn="${ANSWERED[meridian+h/$load]}" 'BEGIN{
+				m = mt/hz*1e6/mn; h = ht/hz*1e6/hn
+				printf "  meridian with rate limiting, cookies and NSID on @ %s: %.2f µs; on/off = %.2fx\n", load, h, h/m }'
+		fi
 	done
 	if [ "${#CALLGRIND[@]}" -eq 2 ]; then
 		echo
