@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -271,6 +272,63 @@ func TestDashboardBrowser(t *testing.T) {
 	must(t, err)
 	until("the page fitting 390 px", `document.documentElement.scrollWidth <= window.innerWidth`, 2*time.Second)
 	shot("5-phone.png")
+
+	// The read role sees no controls. The operate role previews a drain,
+	// applies it, and meets the safety rail on a pin to a down region: it
+	// applies only when forced.
+	_, err = chromedp.Run(ctx, chromedp.EmulateViewport(1280, 800))
+	must(t, err)
+	until("no controls for the read role", `document.getElementById("change").hidden`, time.Second)
+	_, err = chromedp.Run(sctx, chromedp.Steps(
+		chromedp.Click(chromedp.CSS("#signout")),
+		chromedp.WaitVisible(chromedp.CSS("#token")),
+		chromedp.Focus(chromedp.CSS("#token")),
+		chromedp.KeyEvent(testOperateToken+"\r"),
+		chromedp.WaitVisible(chromedp.CSS("#change")),
+	))
+	must(t, err)
+	choose := func(id, value string) {
+		t.Helper()
+		js := fmt.Sprintf(`(() => { const s = document.getElementById(%q); s.value = %q; s.dispatchEvent(new Event("change")); return s.value === %q })()`, id, value, value)
+		until(id+" = "+value, js, 2*time.Second)
+	}
+	click := func(id string) {
+		t.Helper()
+		_, err := chromedp.Run(ctx, chromedp.Click(chromedp.CSS("#"+id)))
+		must(t, err)
+	}
+	choose("c-action", "drain")
+	choose("c-pool", "www.gslb.example.com.")
+	choose("c-region", "us-east")
+	_, err = chromedp.Run(ctx, chromedp.SendKeys(chromedp.CSS("#c-reason"), "browser drill"))
+	must(t, err)
+	click("c-preview")
+	until("the preview", `document.getElementById("c-result").textContent.includes("nothing changed yet") && !document.getElementById("c-apply").hidden`, 2*time.Second)
+	if os := n1.Cluster().Overrides(); len(os) != 0 {
+		t.Fatalf("the preview changed the overrides: %+v", os)
+	}
+	click("c-apply")
+	until("the drain applied", `document.querySelector('#overrides tr[data-override="drain:www.gslb.example.com.:us-east"]') !== null`, 2*time.Second)
+	shot("6-operate.png")
+	choose("c-action", "pin")
+	choose("c-pool", "www.gslb.example.com.")
+	choose("c-region", "eu-west")
+	_, err = chromedp.Run(ctx, chromedp.SendKeys(chromedp.CSS("#c-reason"), "forced drill"))
+	must(t, err)
+	click("c-preview")
+	until("the safety rail", `document.getElementById("c-conflict") !== null && !document.getElementById("c-force-label").hidden`, 2*time.Second)
+	click("c-apply")
+	until("the refusal", `document.getElementById("c-result").textContent.includes("Not applied")`, 2*time.Second)
+	click("c-force")
+	click("c-apply")
+	until("the forced pin", `document.querySelector('#overrides tr[data-override="pin:www.gslb.example.com."]') !== null`, 2*time.Second)
+	var who []string
+	for _, o := range n1.Cluster().Overrides() {
+		who = append(who, o.Who+":"+o.Why)
+	}
+	if len(who) != 2 || who[0] != "test-operate:browser drill" && who[1] != "test-operate:browser drill" {
+		t.Errorf("overrides made from the page: %v", who)
+	}
 
 	// Nothing came from anywhere but the node.
 	mu.Lock()

@@ -24,6 +24,8 @@ const state = {
   lastSeq: 0,
   pool: localStorage.getItem("meridian.pool") || "",
   es: null,
+  operate: false,    // the session may change things
+  pending: null,     // the change last previewed, to apply
   lostSince: null,   // when the events stream was lost; null while live
   timer: null,
   refresh: null,
@@ -113,6 +115,8 @@ function start(session) {
   $("signout").hidden = false;
   $("pool-label").hidden = false;
   $("who").textContent = "as " + session.token_id + " (" + session.role + ")";
+  state.operate = session.role === "operate";
+  $("change").hidden = !state.operate;
   loadStatus();
   connect();
   state.timer = setInterval(loadStatus, 5000);
@@ -213,6 +217,7 @@ function render() {
   renderRegions(st, pool);
   renderMatrix(st, pool);
   renderOverrides(st);
+  renderChangeForm(st);
   renderPools(st);
   renderMembers(st);
 }
@@ -347,12 +352,15 @@ function renderOverrides(st) {
     t.replaceChildren(h("tbody", {}, h("tr", {}, h("td", { class: "muted" }, "None: probes decide."))));
     return;
   }
-  const head = h("thead", {}, h("tr", {}, ["Override and why", "Who, when"].map((c) => h("th", { scope: "col" }, c))));
+  const cols = ["Override and why", "Who, when"];
+  if (state.operate) cols.push("");
+  const head = h("thead", {}, h("tr", {}, cols.map((c) => h("th", { scope: "col" }, c))));
   const body = h("tbody", {}, st.overrides.map((o) => h("tr", { "data-override": o.id },
     h("td", {}, h("strong", {}, o.action === "pin" ? "pin " + o.pool + " → " + o.region : "drain " + o.region + (o.pool === "*" ? " everywhere" : " in " + o.pool)),
       h("span", { class: "reason" }, o.why)),
     h("td", {}, o.who + (o.origin ? " on " + o.origin : ""),
-      h("span", { class: "reason" }, "since " + clock(o.when) + (o.expires_at ? ", until " + clock(o.expires_at) : ", until cleared"))))));
+      h("span", { class: "reason" }, "since " + clock(o.when) + (o.expires_at ? ", until " + clock(o.expires_at) : ", until cleared"))),
+    state.operate ? h("td", {}, clearButton(o)) : null)));
   t.replaceChildren(head, body);
 }
 
@@ -422,3 +430,101 @@ fetch("/api/v1/session", { credentials: "same-origin" }).then(async (resp) => {
   else signedOut();
 }).catch(() => signedOut("The node does not answer."));
 renderTimeline();
+
+// ---- operator controls (operate role only) ------------------------------
+
+// clearButton asks for a reason, then clears the override.
+function clearButton(o) {
+  const b = h("button", { type: "button", "data-clear": o.id, "aria-label": "Clear " + o.id }, "Clear");
+  b.addEventListener("click", async () => {
+    const why = window.prompt("Why clear " + o.id + "? (audited)");
+    if (!why || !why.trim()) return;
+    try {
+      await api("/api/v1/overrides/" + encodeURIComponent(o.id) + "?reason=" + encodeURIComponent(why.trim()), { method: "DELETE" });
+      loadStatus();
+    } catch (e) {
+      window.alert("Not cleared: " + e.message);
+    }
+  });
+  return b;
+}
+
+function fillSelect(sel, values, labels) {
+  const cur = sel.value;
+  if (sel.options.length !== values.length || values.some((v, i) => sel.options[i].value !== v)) {
+    sel.replaceChildren(...values.map((v, i) => h("option", { value: v }, labels ? labels[i] : v)));
+  }
+  if (values.includes(cur)) sel.value = cur;
+}
+
+function renderChangeForm(st) {
+  if (!state.operate) return;
+  const drain = $("c-action").value === "drain";
+  const pools = st.pools.map((p) => p.pool);
+  fillSelect($("c-pool"), drain ? ["*", ...pools] : pools, drain ? ["every pool", ...pools] : pools);
+  const pool = st.pools.find((p) => p.pool === $("c-pool").value);
+  const regions = pool ? pool.regions.map((r) => r.region) : st.regions.map((r) => r.name);
+  fillSelect($("c-region"), regions);
+}
+
+function changeRequest(dry) {
+  const body = {
+    action: $("c-action").value, pool: $("c-pool").value, region: $("c-region").value,
+    reason: $("c-reason").value.trim(), dry_run: dry,
+  };
+  if ($("c-expires").value) body.expires_in = $("c-expires").value;
+  if (!dry && $("c-force").checked) body.force = true;
+  return body;
+}
+
+async function preview(ev) {
+  ev.preventDefault();
+  const out = $("c-result");
+  $("c-apply").hidden = true;
+  $("c-force-label").hidden = true;
+  $("c-force").checked = false;
+  const body = changeRequest(true);
+  if (!body.reason) {
+    out.replaceChildren(h("span", { class: "bad" }, "Say why: the reason is required and audited."));
+    return;
+  }
+  try {
+    const p = await api("/api/v1/overrides", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    const moves = p.moves.length ? h("ul", { id: "c-moves" }, p.moves.map((m) =>
+      h("li", {}, m.pool + " " + (m.scope === "unplaced" ? "unplaced clients" : m.code) + ": " + m.from + " → " + m.to))) :
+      h("p", {}, "No client would move.");
+    out.replaceChildren(h("p", {}, "Preview of " + p.override.id + " (nothing changed yet):"), moves,
+      p.conflict ? h("p", { class: "bad", id: "c-conflict" }, "A safety rail objects: " + p.conflict) : "");
+    state.pending = body;
+    $("c-apply").hidden = false;
+    $("c-force-label").hidden = !p.conflict;
+  } catch (e) {
+    out.replaceChildren(h("span", { class: "bad" }, "Preview refused: " + e.message));
+  }
+}
+
+async function apply() {
+  if (!state.pending) return;
+  const body = { ...changeRequest(false), action: state.pending.action, pool: state.pending.pool, region: state.pending.region };
+  try {
+    const r = await api("/api/v1/overrides", { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+    $("c-result").replaceChildren(h("p", { id: "c-done" }, "Applied: " + r.override.id + ". It reaches every node by gossip."));
+    $("c-apply").hidden = true;
+    $("c-force-label").hidden = true;
+    $("c-reason").value = "";
+    state.pending = null;
+    loadStatus();
+  } catch (e) {
+    $("c-result").append(h("p", { class: "bad" }, "Not applied: " + e.message));
+  }
+}
+
+$("change").addEventListener("submit", preview);
+$("c-apply").addEventListener("click", apply);
+for (const id of ["c-action", "c-pool", "c-region", "c-expires"]) {
+  $(id).addEventListener("change", () => {
+    state.pending = null;
+    $("c-apply").hidden = true;
+    if (state.status) renderChangeForm(state.status);
+  });
+}
