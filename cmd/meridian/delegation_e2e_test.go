@@ -162,7 +162,12 @@ func TestE2EDelegation(t *testing.T) {
 	if out, err := exec.Command(sbinTool(t, "unbound-checkconf"), unboundConf).CombinedOutput(); err != nil {
 		t.Fatalf("unbound-checkconf: %v\n%s", err, out)
 	}
-	startProc(t, "unbound", unbound, "-d", "-c", unboundConf)
+	// Run from a copy: Debian's AppArmor profile for /usr/sbin/unbound,
+	// where AppArmor is on, allows reading configs under /etc/unbound only.
+	unboundCopy := filepath.Join(bin, "unbound")
+	copyFile(t, unbound, unboundCopy)
+	os.Chmod(unboundCopy, 0o755)
+	startProc(t, "unbound", unboundCopy, "-d", "-c", unboundConf)
 	control := func(args ...string) string {
 		t.Helper()
 		out, err := exec.Command(unboundControl, append([]string{"-c", unboundConf}, args...)...).CombinedOutput()
@@ -340,7 +345,7 @@ func TestE2EDelegation(t *testing.T) {
 	}
 	afterAnswers, afterStats := answers(0, 1, 2), stats()
 	delta := func(k string) float64 { return afterStats[k] - beforeStats[k] }
-	t.Logf("step 11: ECS 198.51.1.0/24 then 198.51.2.0/24 (one scope, 198.51.0.0/18): %s, then %s; the nodes made %.0f www answer; unbound: queries %.0f, cache misses %.0f, answers from its subnet cache %.0f ... ok",
+	t.Logf("step 11: ECS 198.51.1.0/24 then 198.51.2.0/24 (one scope, 198.51.0.0/18): %s, then %s; the nodes made %.0f www answer; unbound: queries %.0f, main-cache misses %.0f, answers from its subnet cache %.0f ... ok",
 		r1, r2, afterAnswers-beforeAnswers, delta("total.num.queries"), delta("total.num.cachemiss"), delta("num.query.subnet_cache"))
 	if afterAnswers-beforeAnswers != 1 {
 		t.Errorf("step 11: the nodes made %.0f www answers for two client subnets in one scope, want 1", afterAnswers-beforeAnswers)
@@ -466,7 +471,7 @@ func askNode(addr, subnet string) (resolved, error) {
 }
 
 func askWWW(server, subnet string, rd bool, timeout time.Duration) (resolved, error) {
-	p, err := netipPrefix(subnet)
+	p, err := ecsOption(subnet)
 	if err != nil {
 		return resolved{}, err
 	}
@@ -495,8 +500,8 @@ func askWWW(server, subnet string, rd bool, timeout time.Duration) (resolved, er
 	return res, nil
 }
 
-// netipPrefix makes the ECS option of an IPv4 prefix.
-func netipPrefix(subnet string) (*dns.EDNS0_SUBNET, error) {
+// ecsOption makes the ECS option of an IPv4 prefix.
+func ecsOption(subnet string) (*dns.EDNS0_SUBNET, error) {
 	_, n, err := net.ParseCIDR(subnet)
 	if err != nil {
 		return nil, err
