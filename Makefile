@@ -44,9 +44,16 @@ fuzz:
 	  done; \
 	done
 
-## e2e: only the end-to-end tests (real dig/kdig against a started node)
+## e2e: only the end-to-end tests (real dig/kdig against a started node;
+## TestE2EDelegation: knot, unbound and zonemaster-cli around a cluster on
+## port 53, as root). Verbose, filtered to the results, each "step N:"
+## line and zonemaster-cli's messages as they come; on a failure the whole output follows. The exit
+## status is go test's.
 e2e:
-	$(GO) test -race -count=1 -run 'E2E' ./...
+	@out=$$(mktemp); trap 'rm -f "$$out"' EXIT; \
+	bash -c 'set -o pipefail; $(GO) test -race -count=1 -run E2E -v ./... 2>&1 | tee "$$0" | \
+	  grep -E "^(=== RUN +\w+$$|--- |PASS|FAIL|ok|panic:)|^\s+\w+_test\.go:[0-9]+: (step [0-9]+|zonemaster:)"' "$$out"; rc=$$?; \
+	if [ $$rc -ne 0 ]; then echo "== make e2e failed; the whole output:"; cat "$$out"; fi; exit $$rc
 
 ## bench: Go benchmarks, then dnsperf against Meridian and gdnsd side by side (run by hand)
 bench: build
