@@ -5,7 +5,7 @@ FUZZTIME  ?= 10s
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 
-.PHONY: all build run check test unit race bench-ci fuzz e2e bench bench-scale cluster lint geodb worldmap clean
+.PHONY: all build run check test unit race bench-ci fuzz e2e bench bench-scale cluster lint geodb worldmap static image clean
 
 all: build
 
@@ -95,6 +95,17 @@ worldmap:
 	  -iso "$$m/i18n-iso-countries/codes.json" \
 	  -continents "$$m/countries-list/countries.min.json" \
 	  -out admin/dashboard/assets/world.js
+
+## static: a static binary (no cgo, no libc) for the container image and for
+## copying to hosts: bin/meridian-static, the file deploy/container/Containerfile copies
+static:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w -X main.version=$(VERSION)" -o bin/meridian-static ./cmd/meridian
+
+## image: the container image meridian:$(VERSION) from the binary `static` built
+## (needs docker or podman: CONTAINER=podman; CI has neither and does not build it)
+CONTAINER ?= docker
+image: static
+	$(CONTAINER) build -f deploy/container/Containerfile -t meridian:$(VERSION) .
 
 clean:
 	rm -rf bin
