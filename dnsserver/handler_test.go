@@ -2,7 +2,6 @@ package dnsserver
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -474,14 +473,5 @@ func BenchmarkServe(b *testing.B) {
 				i++
 			}
 		})
-	}
-}
-
-func TestServerRejectsWildcard(t *testing.T) {
-	for _, a := range []string{"0.0.0.0:0", "[::]:0"} {
-		_, err := NewServer(slog.New(slog.NewTextHandler(io.Discard, nil)), Config{Listen: []string{"127.0.0.1:0", a}}, newTestHandler(t, demoStore(t)))
-		if !errors.Is(err, ErrWildcard) {
-			t.Errorf("%s: err %v, want ErrWildcard", a, err)
-		}
 	}
 }

@@ -17,7 +17,12 @@ import (
 // default.
 type Config struct {
 	// Listen is the addresses to serve on, UDP and TCP each: "127.0.0.1:53",
-	// "[::1]:53". Port 0 picks a free port (tests).
+	// "[::1]:53". Port 0 picks a free port (tests). A wildcard serves every
+	// address of the host (Linux only): "0.0.0.0:53" IPv4, "[::]:53" IPv6
+	// and IPv4 (dual-stack), or IPv6 alone when an IPv4 address in Listen
+	// has the same port, so that "0.0.0.0:53" and "[::]:53" bind together.
+	// Each UDP reply of a wildcard socket leaves from the address its query
+	// was sent to (pktinfo_linux.go).
 	Listen []string
 	// UDPWorkers is the number of goroutines reading each UDP socket, and so
 	// the bound on UDP queries in flight per socket. Default: GOMAXPROCS-1,
@@ -55,6 +60,10 @@ type Config struct {
 
 	// netpollUDP forces the portable UDP path (tests exercise both).
 	netpollUDP bool
+	// noPktinfoReply sends the replies of wildcard sockets without their
+	// source address, as if IP_PKTINFO were not set: tests show that they
+	// then leave from the wrong address.
+	noPktinfoReply bool
 }
 
 func (c *Config) setDefaults() {
@@ -81,8 +90,20 @@ func (c *Config) setDefaults() {
 	}
 }
 
-// ErrWildcard rejects 0.0.0.0 and :: as listen addresses.
+// ErrWildcard rejects 0.0.0.0 and :: as listen addresses where a reply
+// cannot be made to leave from the address asked (outside Linux).
 var ErrWildcard = errors.New("wildcard listen address")
+
+// pktFamily says whether a UDP socket learns the destination of each
+// datagram, to send the reply from it (a wildcard socket), and through
+// which socket family's control messages.
+type pktFamily uint8
+
+const (
+	noPktinfo pktFamily = iota // a specific address: the socket's own is the source
+	pktinfoV4                  // 0.0.0.0: IP_PKTINFO
+	pktinfoV6                  // ::, maybe dual-stack: IPV6_PKTINFO (and IP_PKTINFO to receive)
+)
 
 // Server serves DNS over UDP and TCP with a fixed number of goroutines per
 // UDP socket and a bounded number of TCP connections.
@@ -92,6 +113,7 @@ type Server struct {
 	log *slog.Logger
 
 	udp   []*net.UDPConn
+	pkt   []pktFamily      // of each udp socket
 	addrs []netip.AddrPort // bound UDP addresses, in Listen order
 	tcp   []net.Listener
 	batch []*batchConn // the UDP sockets served with recvmmsg (Linux)
@@ -109,40 +131,70 @@ func NewServer(log *slog.Logger, cfg Config, h *Handler) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, h: h, log: log}
 	s.tab = newConnTable(&s.cfg, h.metrics)
-	for _, a := range cfg.Listen {
+	aps := make([]netip.AddrPort, len(cfg.Listen))
+	for i, a := range cfg.Listen {
 		ap, err := netip.ParseAddrPort(a)
 		if err != nil {
-			s.closeListeners()
 			return nil, fmt.Errorf("dns server: listen address %q: %w", a, err)
 		}
-		if ap.Addr().IsUnspecified() {
-			// A reply must leave from the address the query was sent to, or
-			// resolvers drop it; on a wildcard socket the kernel picks the
-			// source by route, which differs on multi-homed hosts.
-			s.closeListeners()
-			return nil, fmt.Errorf("dns server: listen address %q: list each address to serve on (e.g. \"192.0.2.53:53\"), not a wildcard: %w", a, ErrWildcard)
-		}
-		u, t, err := listenPair(ap)
+		aps[i] = ap
+	}
+	for i, ap := range aps {
+		family, fam := listenNet(ap, aps)
+		u, t, err := listenPair(ap, family)
 		if err != nil {
 			s.closeListeners()
 			return nil, fmt.Errorf("dns server: %w", err)
 		}
 		s.udp = append(s.udp, u)
+		s.pkt = append(s.pkt, fam)
 		s.addrs = append(s.addrs, u.LocalAddr().(*net.UDPAddr).AddrPort())
 		s.tcp = append(s.tcp, t)
+		if fam == noPktinfo {
+			continue
+		}
+		// A reply must leave from the address the query was sent to, or
+		// resolvers drop it; on a wildcard socket the kernel would pick
+		// the source by route, which differs on multi-homed hosts.
+		if err := enablePktinfo(u, fam); err != nil {
+			s.closeListeners()
+			return nil, fmt.Errorf("dns server: listen address %q: %w", cfg.Listen[i], err)
+		}
 	}
 	return s, nil
 }
 
-// listenPair binds UDP and TCP on one address and port. With port 0 the
-// kernel picks the UDP port, which some TCP socket may already hold: then
-// it tries again with another.
+// listenNet picks the socket family of a listen address: the suffix of
+// "udp"/"tcp" for net.Listen, and whether the UDP socket needs pktinfo. A
+// specific address binds as it always has. 0.0.0.0 binds IPv4 alone (plain
+// "udp" would make it a dual-stack IPv6 socket). :: is dual-stack, as Go
+// makes it, unless an IPv4 address in all has the same port: that one
+// would collide with the IPv4 half, so :: binds IPv6 alone.
+func listenNet(ap netip.AddrPort, all []netip.AddrPort) (string, pktFamily) {
+	switch {
+	case !ap.Addr().IsUnspecified():
+		return "", noPktinfo
+	case ap.Addr().Is4():
+		return "4", pktinfoV4
+	}
+	for _, o := range all {
+		if o.Addr().Unmap().Is4() && o.Port() == ap.Port() && ap.Port() != 0 {
+			return "6", pktinfoV6
+		}
+	}
+	return "", pktinfoV6
+}
+
 // udpBuffer is the socket buffer size asked for each UDP listener.
 const udpBuffer = 4 << 20
 
-func listenPair(ap netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
+// listenPair binds UDP and TCP on one address and port, with the networks
+// "udp"+family and "tcp"+family (family "", "4" or "6", see listenNet).
+// With port 0 the kernel picks the UDP port, which some TCP socket may
+// already hold: then it tries again with another.
+func listenPair(ap netip.AddrPort, family string) (*net.UDPConn, *net.TCPListener, error) {
 	for attempt := 0; ; attempt++ {
-		u, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(ap))
+		u, err := net.ListenUDP("udp"+family, net.UDPAddrFromAddrPort(ap))
 		if err != nil {
 			return nil, nil, err
 		}
@@ -152,7 +204,7 @@ func listenPair(ap netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
 		_ = u.SetReadBuffer(udpBuffer)
 		_ = u.SetWriteBuffer(udpBuffer)
 		port := uint16(u.LocalAddr().(*net.UDPAddr).Port)
-		t, err := net.ListenTCP("tcp", net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), port)))
+		t, err := net.ListenTCP("tcp"+family, net.TCPAddrFromAddrPort(netip.AddrPortFrom(ap.Addr(), port)))
 		if err == nil {
 			return u, t, nil
 		}
@@ -163,7 +215,8 @@ func listenPair(ap netip.AddrPort) (*net.UDPConn, *net.TCPListener, error) {
 	}
 }
 
-// Addrs returns the bound UDP addresses (TCP uses the same ports).
+// Addrs returns the bound UDP addresses (TCP uses the same ports); a
+// wildcard as given, with its port.
 func (s *Server) Addrs() []netip.AddrPort {
 	return append([]netip.AddrPort(nil), s.addrs...)
 }
@@ -171,17 +224,21 @@ func (s *Server) Addrs() []netip.AddrPort {
 // Serve serves until ctx is done, then closes the listeners and every TCP
 // connection and waits for all its goroutines.
 func (s *Server) Serve(ctx context.Context) error {
-	for _, u := range s.udp {
+	for k, u := range s.udp {
 		var bc *batchConn
 		var err error
 		if !s.cfg.netpollUDP {
-			bc, err = newBatchConn(u)
+			bc, err = newBatchConn(u, s.pkt[k])
 		}
 		if bc == nil || err != nil {
 			// Portable path through Go's netpoller.
 			for i := 0; i < s.cfg.UDPWorkers; i++ {
 				s.wg.Add(1)
-				go s.serveUDP(u)
+				if s.pkt[k] != noPktinfo {
+					go s.serveUDPPktinfo(u, s.pkt[k])
+				} else {
+					go s.serveUDP(u)
+				}
 			}
 			continue
 		}

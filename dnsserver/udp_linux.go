@@ -17,7 +17,10 @@ import (
 // the socket itself (not through Go's netpoller, whose epoll round trip per
 // packet costs more kernel time than answering), answers the whole batch,
 // and sends every reply with one sendmmsg. A receive timeout lets workers
-// notice shutdown.
+// notice shutdown. A wildcard socket also receives each datagram's
+// destination in a control message and sends each reply with one naming
+// that address as its source (pktinfo_linux.go); other sockets pass no
+// control messages at all.
 
 const (
 	batchSize   = 32
@@ -29,6 +32,7 @@ const (
 // batchConn is a UDP socket in blocking mode served with recvmmsg/sendmmsg.
 type batchConn struct {
 	fd      int
+	fam     pktFamily // set before the workers start
 	closing atomic.Bool
 }
 
@@ -37,7 +41,7 @@ type batchConn struct {
 // close matters: it takes u's descriptor out of Go's epoll set, where every
 // arriving packet would otherwise wake the runtime's network poller for
 // nothing.
-func newBatchConn(u *net.UDPConn) (*batchConn, error) {
+func newBatchConn(u *net.UDPConn, fam pktFamily) (*batchConn, error) {
 	rc, err := u.SyscallConn()
 	if err != nil {
 		return nil, err
@@ -64,7 +68,7 @@ func newBatchConn(u *net.UDPConn) (*batchConn, error) {
 		return nil, opErr
 	}
 	u.Close()
-	return &batchConn{fd: fd}, nil
+	return &batchConn{fd: fd, fam: fam}, nil
 }
 
 // stop asks the workers to return; they notice within pollTimeout.
@@ -82,9 +86,13 @@ type batch struct {
 	iovOu [batchSize]unix.Iovec
 	recv  [batchSize]unix.Mmsghdr
 	send  [batchSize]unix.Mmsghdr
+	// The control messages of a wildcard socket: each query's
+	// destination, and each reply's source.
+	ctlIn  [batchSize]ctlBuf
+	ctlOut [batchSize]ctlBuf
 }
 
-func newBatch() *batch {
+func newBatch(fam pktFamily) *batch {
 	bt := &batch{}
 	for i := range bt.recv {
 		bt.out[i] = make([]byte, 0, maxReply)
@@ -94,6 +102,9 @@ func newBatch() *batch {
 		h.Name = (*byte)(unsafe.Pointer(&bt.addrs[i]))
 		h.Iov = &bt.iovIn[i]
 		h.SetIovlen(1)
+		if fam != noPktinfo {
+			h.Control = (*byte)(unsafe.Pointer(&bt.ctlIn[i]))
+		}
 	}
 	return bt
 }
@@ -101,12 +112,18 @@ func newBatch() *batch {
 func (s *Server) serveUDPBatch(bc *batchConn) {
 	defer s.wg.Done()
 	w := newWorker()
-	bt := newBatch()
+	bt := newBatch(bc.fam)
+	pkt := bc.fam != noPktinfo
 	busy := false // the last receive found more than one packet waiting
 	for !bc.closing.Load() {
 		for i := range bt.recv {
 			bt.recv[i].Hdr.Namelen = unix.SizeofSockaddrInet6
 			bt.recv[i].Hdr.Flags = 0
+		}
+		if pkt {
+			for i := range bt.recv {
+				bt.recv[i].Hdr.SetControllen(ctlInLen)
+			}
 		}
 		// Under load packets are already queued: take them without telling
 		// the scheduler (a non-blocking raw syscall). When the last batch
@@ -154,6 +171,9 @@ func (s *Server) serveUDPBatch(bc *batchConn) {
 			sh.Namelen = h.Hdr.Namelen
 			sh.Iov = &bt.iovOu[ns]
 			sh.SetIovlen(1)
+			if pkt {
+				s.setReplySource(bc.fam, sh, bt.ctlIn[i].bytes()[:min(int(h.Hdr.Controllen), ctlInLen)], &bt.ctlOut[ns])
+			}
 			ns++
 		}
 		for off := 0; off < ns; {
@@ -165,10 +185,56 @@ func (s *Server) serveUDPBatch(bc *batchConn) {
 				if errors.Is(err, unix.EINTR) {
 					continue
 				}
-				break // a lost reply is the client's retry
+				// The first reply was refused (a source address gone from
+				// the host since the query came, say): skip it, not the
+				// batch. A lost reply is the client's retry.
+				m = 1
 			}
 			off += max(m, 1)
 		}
+	}
+}
+
+// setReplySource gives a reply of a wildcard socket, sh, the control
+// message naming its source: the destination of its query, read from
+// ctlIn. Without one (none received) the kernel picks the source.
+func (s *Server) setReplySource(fam pktFamily, sh *unix.Msghdr, ctlIn []byte, ctlOut *ctlBuf) {
+	sh.Control = nil
+	sh.SetControllen(0)
+	dst, ifindex, ok := parsePktinfo(ctlIn)
+	if !ok || s.cfg.noPktinfoReply {
+		return
+	}
+	if n := putPktinfo(ctlOut.bytes(), fam, dst, ifindex); n > 0 {
+		sh.Control = (*byte)(unsafe.Pointer(ctlOut))
+		sh.SetControllen(n)
+	}
+}
+
+// serveUDPPktinfo is serveUDP for a wildcard socket: it reads each query's
+// destination with the query and sends the reply from it.
+func (s *Server) serveUDPPktinfo(u *net.UDPConn, fam pktFamily) {
+	defer s.wg.Done()
+	w := newWorker()
+	in := make([]byte, 65535)
+	ctlIn, ctlOut := new(ctlBuf), new(ctlBuf)
+	for {
+		n, ctln, _, from, err := u.ReadMsgUDPAddrPort(in, ctlIn.bytes())
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue // e.g. ICMP-driven errors: keep serving
+		}
+		resp := s.h.Serve(w, in[:n], from.Addr().Unmap(), true)
+		if resp == nil {
+			continue
+		}
+		var ctl []byte
+		if dst, ifindex, ok := parsePktinfo(ctlIn.bytes()[:ctln]); ok && !s.cfg.noPktinfoReply {
+			ctl = ctlOut.bytes()[:putPktinfo(ctlOut.bytes(), fam, dst, ifindex)]
+		}
+		u.WriteMsgUDPAddrPort(resp, ctl, from) // a lost reply is the client's retry
 	}
 }
 

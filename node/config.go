@@ -79,6 +79,12 @@ func (c ClusterConfig) Enabled() bool { return c.Listen != "" }
 
 // DNSConfig is the DNS listener part of Config.
 type DNSConfig struct {
+	// Listen is the address:port pairs to serve on, UDP and TCP. A
+	// wildcard ("0.0.0.0:53", "[::]:53") serves every address of the host,
+	// also those it gains later (a pod's IP, unknown when the config is
+	// written); each UDP reply still leaves from the address its query was
+	// sent to. Wildcards work on Linux only (see dnsserver.Config.Listen
+	// for how "[::]:53" shares IPv4).
 	Listen         []string `toml:"listen"`
 	UDPWorkers     int      `toml:"udp_workers"`
 	MaxTCPConns    int      `toml:"max_tcp_conns"`
@@ -157,7 +163,8 @@ func DefaultConfig() Config {
 }
 
 // LoadConfig reads a node config file. Relative paths in it are relative
-// to the file's directory.
+// to the file's directory. Each dns.listen entry must be an IP address
+// and port (a wildcard IP too); a host name is refused.
 func LoadConfig(file string) (Config, error) {
 	cfg := DefaultConfig()
 	if err := zones.DecodeFile(file, &cfg); err != nil {
@@ -199,12 +206,8 @@ func LoadConfig(file string) (Config, error) {
 		return Config{}, fmt.Errorf("%s: dns.listen is empty: %w", file, zones.ErrInvalid)
 	}
 	for _, a := range cfg.DNS.Listen {
-		ap, err := netip.ParseAddrPort(a)
-		switch {
-		case err != nil:
-			return Config{}, fmt.Errorf("%s: dns.listen %q is not an address:port (e.g. \"192.0.2.53:53\", \"[2001:db8::53]:53\"): %w", file, a, zones.ErrInvalid)
-		case ap.Addr().IsUnspecified():
-			return Config{}, fmt.Errorf("%s: dns.listen %q: list each address to serve on, not a wildcard (replies must leave from the address asked): %w", file, a, zones.ErrInvalid)
+		if _, err := netip.ParseAddrPort(a); err != nil {
+			return Config{}, fmt.Errorf("%s: dns.listen %q is not an IP address:port (e.g. \"192.0.2.53:53\", \"[2001:db8::53]:53\", \"0.0.0.0:53\" for every address): %w", file, a, zones.ErrInvalid)
 		}
 	}
 	return cfg, nil

@@ -50,12 +50,20 @@ func TestDeployExamplesLoad(t *testing.T) {
 	}
 }
 
+// dns.listen takes IP addresses, wildcards included, but not host names.
 func TestLoadConfigRejectsBadListen(t *testing.T) {
-	for _, l := range []string{`"0.0.0.0:53"`, `"[::]:53"`, `"localhost:53"`} {
+	for _, l := range []string{`"localhost:53"`, `"192.0.2.53"`, `":53"`} {
 		f := filepath.Join(t.TempDir(), "node.toml")
 		os.WriteFile(f, []byte("[dns]\nlisten = ["+l+"]\n"), 0o644)
 		if _, err := LoadConfig(f); err == nil || !strings.Contains(err.Error(), "node.toml: dns.listen") {
 			t.Errorf("listen %s: err %v", l, err)
+		}
+	}
+	for _, l := range []string{`"0.0.0.0:53"`, `"[::]:53"`, `"0.0.0.0:53", "[::]:53"`} {
+		f := filepath.Join(t.TempDir(), "node.toml")
+		os.WriteFile(f, []byte("[dns]\nlisten = ["+l+"]\n"), 0o644)
+		if _, err := LoadConfig(f); err != nil {
+			t.Errorf("listen %s: %v", l, err)
 		}
 	}
 }
