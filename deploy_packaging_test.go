@@ -360,9 +360,6 @@ func TestPackagingDocsLinks(t *testing.T) {
 // loadNodeConfig loads the Meridian config at path inside a container
 // whose file system is rebuilt under root: absolute paths in the config
 // are moved under root. place, when set, is given the GeoIP path to create.
-// Only a refusal of a wildcard DNS listen address is tolerated (node
-// configs do not accept one yet); the config is then loaded again with
-// loopback in its place, so everything else is still checked.
 func loadNodeConfig(t *testing.T, root, path string, place func(geoip string)) node.Config {
 	t.Helper()
 	file := filepath.Join(root, path)
@@ -374,12 +371,6 @@ func loadNodeConfig(t *testing.T, root, path string, place func(geoip string)) n
 	moved := abs.ReplaceAll(text, []byte(`"`+root+`$1"`))
 	mustWrite(t, file, string(moved))
 	cfg, err := node.LoadConfig(file)
-	if err != nil && strings.Contains(err.Error(), "wildcard") {
-		t.Logf("tolerated until wildcard DNS listen addresses are accepted: %v", err)
-		r := strings.NewReplacer(`"0.0.0.0:`, `"127.0.0.1:`, `"[::]:`, `"[::1]:`)
-		mustWrite(t, file, r.Replace(string(moved)))
-		cfg, err = node.LoadConfig(file)
-	}
 	if err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
