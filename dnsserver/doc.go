@@ -3,7 +3,9 @@
 // question, EDNS0 per RFC 6891, EDNS Client Subnet per RFC 7871),
 // truncation, NSID (RFC 5001), DNS cookies (RFC 7873 with RFC 9018 server
 // cookies, see cookie.go for their lifetime, secret rotation and why every
-// node behind a name must share the secret file), and query metrics. It
+// node behind a name must share the secret file), response rate limiting
+// (rrl.go), TCP fairness (tcp.go), wildcard listeners that reply from the
+// address asked (pktinfo_linux.go), and query metrics. It
 // answers from the zones.Snapshot it loads for each query and from nothing
 // else.
 //
