@@ -56,11 +56,12 @@ func (b adminBackend) SetOverride(_ context.Context, o admin.Override) error {
 	n.overrideMu.Lock()
 	defer n.overrideMu.Unlock()
 	snap := n.store.Load()
-	if _, err := validateOverride(snap, o); err != nil {
+	pools, err := validateOverride(snap, o)
+	if err != nil {
 		return err
 	}
 	if !o.Force {
-		if why := railConflict(snap, o, b.liveOverrides()); why != "" {
+		if why := railConflict(snap, o, pools, b.liveOverrides()); why != "" {
 			return fmt.Errorf("%w: %s; to do it anyway, repeat with force and a reason", admin.ErrConflict, why)
 		}
 	}
@@ -114,7 +115,7 @@ func (b adminBackend) Preview(_ context.Context, o admin.Override) (admin.Previe
 		return admin.Preview{}, err
 	}
 	cur := b.liveOverrides()
-	p := admin.Preview{Override: o, Moves: []admin.Move{}, Conflict: railConflict(snap, o, cur)}
+	p := admin.Preview{Override: o, Moves: []admin.Move{}, Conflict: railConflict(snap, o, pools, cur)}
 	after := snap.With(snap.Inputs.Health, withOverride(cur, o.Zones()))
 	for _, pl := range pools {
 		was, _ := snap.Routing(pl.Owner)
@@ -223,10 +224,11 @@ func validateOverride(snap *zones.Snapshot, o admin.Override) ([]*zones.Pool, er
 	return pools, nil
 }
 
-// railConflict says which safety rail o would break, or "" when none: a
-// pin to a region whose quorum verdict is down; a drain that leaves a pool
-// no region to answer from, or only regions that are down.
-func railConflict(snap *zones.Snapshot, o admin.Override, cur []zones.Override) string {
+// railConflict says which safety rail o, touching pools (validateOverride's
+// answer), would break, or "" when none: a pin to a region whose quorum
+// verdict is down; a drain that leaves a pool no region to answer from, or
+// only regions that are down.
+func railConflict(snap *zones.Snapshot, o admin.Override, pools []*zones.Pool, cur []zones.Override) string {
 	h := snap.Inputs.Health
 	zo := o.Zones()
 	if zo.Action == zones.Pin {
@@ -236,7 +238,6 @@ func railConflict(snap *zones.Snapshot, o admin.Override, cur []zones.Override) 
 		return ""
 	}
 	after := withOverride(cur, zo)
-	pools, _ := validateOverride(snap, o)
 	for _, p := range pools {
 		if pinnedTo(after, p.Owner) != "" {
 			continue // a pin decides the pool whatever is drained

@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -50,8 +51,12 @@ func (n *Node) AdminAddr() string {
 	return n.adminLn.Addr().String()
 }
 
-// name is this node's name: its cluster name, else the host name.
-func (n *Node) name() string {
+// name is this node's name, as New settled it.
+func (n *Node) name() string { return n.self }
+
+// nodeName is this node's name: its cluster name, else the host name.
+// New calls it once, after making the cluster.
+func (n *Node) nodeName() string {
 	if n.cluster != nil {
 		return n.cluster.Name()
 	}
@@ -127,7 +132,7 @@ func (n *Node) notice() {
 	}
 	self := n.name()
 	if !first {
-		for _, id := range sortedKeys(cur) {
+		for _, id := range slices.Sorted(maps.Keys(cur)) {
 			e, p := cur[id], n.noticed.overrides[id]
 			ao := admin.OverrideFrom(e.o, e.node)
 			switch {
@@ -146,7 +151,7 @@ func (n *Node) notice() {
 				}
 			}
 		}
-		for _, id := range sortedKeys(n.noticed.overrides) {
+		for _, id := range slices.Sorted(maps.Keys(n.noticed.overrides)) {
 			if p := n.noticed.overrides[id]; p.live() && cur[id].o.Action == 0 {
 				ao := admin.OverrideFrom(p.o, p.node)
 				n.publishEvent(admin.Event{Type: admin.EventOverrideCleared, Pool: ao.Pool, Region: ao.Region, Override: &ao, Detail: "no longer known to this node"})
@@ -170,16 +175,16 @@ func (n *Node) notice() {
 		n.joined.Store(true) // a re-join in the background succeeded
 	}
 	if !first {
-		for _, name := range sortedKeys(members) {
+		for _, name := range slices.Sorted(maps.Keys(members)) {
 			if was := n.noticed.members[name]; was != members[name] && name != self {
 				n.publishEvent(admin.Event{Type: admin.EventMember, Member: name, From: was, To: members[name]})
 			}
 		}
 		if cs.Isolated != n.noticed.isolated {
-			n.publishEvent(admin.Event{Type: admin.EventIsolation, To: map[bool]string{true: "isolated", false: "joined"}[cs.Isolated]})
+			n.publishEvent(admin.Event{Type: admin.EventIsolation, To: pick(cs.Isolated, "isolated", "joined")})
 		}
 		if cs.SelfDistrust != n.noticed.distrust {
-			n.publishEvent(admin.Event{Type: admin.EventSelfDistrust, To: map[bool]string{true: "distrusted", false: "trusted"}[cs.SelfDistrust]})
+			n.publishEvent(admin.Event{Type: admin.EventSelfDistrust, To: pick(cs.SelfDistrust, "distrusted", "trusted")})
 		}
 	}
 	n.noticed.members, n.noticed.isolated, n.noticed.distrust = members, cs.Isolated, cs.SelfDistrust
@@ -223,11 +228,10 @@ func poolList(ps []string) string {
 	return list
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
+// pick is yes when b, else no.
+func pick(b bool, yes, no string) string {
+	if b {
+		return yes
 	}
-	slices.Sort(ks)
-	return ks
+	return no
 }

@@ -70,6 +70,7 @@ type Node struct {
 	noticed    seenState      // what notice last saw; under healthMu
 	joined     atomic.Bool    // the cluster join succeeded (or the node runs alone)
 	now        func() time.Time
+	self       string                 // this node's name (see nodeName); set once by New
 	hash       atomic.Pointer[string] // the zone files' hash, as last loaded
 	assigned   atomic.Int64           // targets this node probes
 	firstRound atomic.Bool            // ready has seen every target judged once
@@ -152,7 +153,8 @@ func New(log *slog.Logger, cfg Config) (*Node, error) {
 		n.publishedOverrides = n.cluster.Overrides()
 		store.SetHealthAndOverrides(n.published, n.publishedOverrides)
 	}
-	n.local.kick, n.local.self = n.kickHealth, n.name()
+	n.self = n.nodeName()
+	n.local.kick, n.local.self = n.kickHealth, n.self
 	if n.cluster == nil {
 		n.joined.Store(true) // alone by configuration
 	}

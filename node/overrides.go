@@ -79,6 +79,7 @@ func (l *localOverrides) clear(o zones.Override, who, why string, now time.Time)
 	e.o.Who, e.o.Why, e.o.When = who, why, now
 	e.cleared, e.version = true, now
 	l.m[k] = e
+	l.armLocked(now)
 	return true
 }
 
@@ -91,7 +92,9 @@ func (e overrideEntry) expiredAt(now time.Time) bool {
 const localKeep = time.Hour
 
 // entries lists every override, marking the expired, and forgets those
-// ended more than localKeep ago.
+// ended more than localKeep ago. It runs on every health fold, so it only
+// reads the clock: the timer is armed when overrides change and when it
+// fires.
 func (l *localOverrides) entries(now time.Time) []overrideEntry {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -108,7 +111,6 @@ func (l *localOverrides) entries(now time.Time) []overrideEntry {
 		}
 		out = append(out, e)
 	}
-	l.armLocked(now)
 	return out
 }
 
@@ -125,8 +127,17 @@ func (l *localOverrides) armLocked(now time.Time) {
 		l.timer = nil
 	}
 	if !next.IsZero() && l.kick != nil {
-		l.timer = time.AfterFunc(next.Sub(now), l.kick)
+		l.timer = time.AfterFunc(next.Sub(now), l.expired)
 	}
+}
+
+// expired runs when the earliest expiry passes: the node folds again (and
+// sees the override end), and the timer is set for the next one.
+func (l *localOverrides) expired() {
+	l.kick()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.armLocked(time.Now())
 }
 
 // stop releases the expiry timer.

@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -39,9 +37,9 @@ func TestE2EClusterCLI(t *testing.T) {
 		copyDir(t, filepath.Join("../../deploy", dir), filepath.Join(root, "deploy", dir))
 	}
 	os.RemoveAll(filepath.Join(root, "deploy/cluster/state"))
-	start(t, filepath.Join(bin, "meridian-endpoints"))
+	startProc(t, "endpoints", filepath.Join(bin, "meridian-endpoints"))
 	for i := 1; i <= 3; i++ {
-		start(t, filepath.Join(bin, "meridian"), "serve", "-config", filepath.Join(root, fmt.Sprintf("deploy/cluster/node%d.toml", i)))
+		startProc(t, fmt.Sprintf("node%d", i), filepath.Join(bin, "meridian"), "serve", "-config", filepath.Join(root, fmt.Sprintf("deploy/cluster/node%d.toml", i)))
 	}
 	for i := 1; i <= 3; i++ {
 		waitUntil(t, 30*time.Second, func() error {
@@ -178,41 +176,6 @@ func goBuild(t *testing.T, out, pkg string) {
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
-}
-
-// start runs a process until the test ends, then stops it with SIGTERM
-// (SIGKILL after 5 s); its output goes to the test log.
-func start(t *testing.T, name string, args ...string) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, name, args...)
-	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
-	cmd.WaitDelay = 5 * time.Second
-	pr, pw := io.Pipe()
-	cmd.Stdout, cmd.Stderr = pw, pw
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	logged := make(chan struct{})
-	go func() {
-		defer close(logged)
-		buf := make([]byte, 64<<10)
-		for {
-			n, err := pr.Read(buf)
-			if n > 0 {
-				t.Logf("%s: %s", filepath.Base(name), strings.TrimSpace(string(buf[:n])))
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		cmd.Wait()
-		pw.Close()
-		<-logged
-	})
 }
 
 // copyDir copies a directory tree of regular files.

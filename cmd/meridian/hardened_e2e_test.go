@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"encoding/hex"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -73,7 +72,7 @@ func startHardened(t *testing.T, bin string, edit func(string) string) *hardened
 		t.Fatal("no dns listen address in the config")
 	}
 	n.dns = m[1]
-	start(t, bin, "serve", "-config", cfgFile)
+	startProc(t, "meridian", bin, "serve", "-config", cfgFile)
 	waitUntil(t, 15*time.Second, func() error {
 		_, err := exchange(n.dns, "127.0.0.1", false, query("www.gslb.example.com.", dns.TypeA))
 		return err
@@ -426,9 +425,6 @@ func TestE2EHardened(t *testing.T) {
 		r, err = exchange(n2.dns, "127.0.0.1", false, query("www.gslb.example.com.", dns.TypeA, clientOnly))
 		if err != nil || r.Rcode != dns.RcodeBadCookie {
 			t.Errorf("a client cookie alone at node 2: %v %v, want BADCOOKIE", r, err)
-		}
-		if _, err := hex.DecodeString(serverCookie); err != nil {
-			t.Fatal(err)
 		}
 	})
 }
