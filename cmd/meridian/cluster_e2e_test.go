@@ -170,9 +170,13 @@ func waitUntil(t *testing.T, timeout time.Duration, f func() error) {
 	}
 }
 
+// goBuild builds pkg as `make static` builds the binary the container image
+// carries (no cgo, -trimpath, stripped), so the end-to-end tests run that
+// build.
 func goBuild(t *testing.T, out, pkg string) {
 	t.Helper()
-	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
 	}
